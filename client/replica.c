@@ -1,0 +1,488 @@
+/*
+** replica.c -- opening, migrating and closing a rep's local replica, and
+** the transaction and value helpers the rest of client/ builds on.
+**
+** A replica is one SQLite file in WAL mode with synchronous=FULL: a write
+** the library reports as done survives a crash or power cut.  Migrations
+** and capture-trigger generation run at open (schema.c, capture.c).
+*/
+#include "replica_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "json.h"
+#include "uuid.h"
+#include "value.h"
+
+void fs_free(void *p)
+{
+	free(p);
+}
+
+const char *fs_replica_errmsg(const fs_replica *r)
+{
+	return r ? r->err.msg : "out of memory";
+}
+
+const char *fs_replica_device(const fs_replica *r)
+{
+	return r->cap.device;
+}
+
+int fs_replica_schema_version(const fs_replica *r)
+{
+	return r->schema.version;
+}
+
+int fs_schema_version_latest(void)
+{
+	return fs_schema__latest();
+}
+
+void fs_replica__now(char out[24])
+{
+	fs_value__format_time(out, fs_hlc__wall_ms());
+}
+
+int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
+{
+	int rc = sqlite3_prepare_v2(r->db, sql, -1, out, NULL);
+
+	if (rc != SQLITE_OK)
+		return fs_err__sqlite(&r->err, r->db, rc, "preparing a query");
+	return 0;
+}
+
+int fs_replica__step_done(fs_replica *r, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fs_err__sqlite(&r->err, r->db, rc, what);
+	return 0;
+}
+
+static int exec(fs_replica *r, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		fs_err__sqlite(&r->err, r->db, rc, what);
+		sqlite3_free(msg);
+		return r->err.code;
+	}
+	return 0;
+}
+
+int fs_replica__tx_begin(fs_replica *r)
+{
+	return exec(r, "SAVEPOINT fs_op", "starting a transaction");
+}
+
+int fs_replica__tx_end(fs_replica *r, int rc)
+{
+	if (rc == 0) {
+		int rc2 = sqlite3_exec(r->db, "RELEASE fs_op", NULL, NULL, NULL);
+		if (rc2 == SQLITE_OK)
+			return 0;
+		fs_err__sqlite(&r->err, r->db, rc2, "committing");
+		rc = r->err.code;
+	}
+	sqlite3_exec(r->db, "ROLLBACK TO fs_op", NULL, NULL, NULL);
+	sqlite3_exec(r->db, "RELEASE fs_op", NULL, NULL, NULL);
+	return rc;
+}
+
+int fs_replica_begin(fs_replica *r)
+{
+	if (r->explicit_tx)
+		return fs_err__set(&r->err, FS_EINVALID,
+		                   "a transaction is already open");
+	if (exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+		return r->err.code;
+	r->explicit_tx = 1;
+	return 0;
+}
+
+int fs_replica_commit(fs_replica *r)
+{
+	if (!r->explicit_tx)
+		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
+	if (exec(r, "COMMIT", "committing") < 0) {
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		r->explicit_tx = 0;
+		return r->err.code;
+	}
+	r->explicit_tx = 0;
+	return 0;
+}
+
+int fs_replica_rollback(fs_replica *r)
+{
+	if (!r->explicit_tx)
+		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
+	r->explicit_tx = 0;
+	return exec(r, "ROLLBACK", "rolling back");
+}
+
+static int meta_get(fs_replica *r, const char *k, sqlite3_stmt **hold)
+{
+	int rc;
+
+	if (fs_replica__prepare(hold, r, "SELECT v FROM fs_meta WHERE k=?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(*hold, 1, k, -1, SQLITE_STATIC);
+	rc = sqlite3_step(*hold);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return fs_err__sqlite(&r->err, r->db, rc, "reading settings");
+}
+
+static int meta_set(fs_replica *r, const char *k, const char *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_meta(k, v) VALUES (?, ?) "
+	        "ON CONFLICT(k) DO UPDATE SET v=excluded.v") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (v)
+		sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "saving a setting");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int fs_replica_setting_get(char **out, fs_replica *r, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = meta_get(r, key, &st);
+	if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*out = strdup((const char *)sqlite3_column_text(st, 0));
+		if (!*out)
+			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
+	sqlite3_finalize(st);
+	if (rc == 0)
+		return fs_err__set(&r->err, FS_ENOTFOUND, "no setting '%s'", key);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_replica_setting_set(fs_replica *r, const char *key, const char *value)
+{
+	static const char *reserved[] = { "device", "hlc", NULL };
+	int i;
+
+	for (i = 0; reserved[i]; i++)
+		if (!strcmp(key, reserved[i]))
+			return fs_err__set(&r->err, FS_EINVALID,
+			                   "setting '%s' is managed by Fieldsync", key);
+	return meta_set(r, key, value);
+}
+
+int fs_replica__user(fs_replica *r, char *out, size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = meta_get(r, "user", &st);
+
+	out[0] = '\0';
+	if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc < 0 ? rc : 0;
+}
+
+/* Device id and clock: made once, at creation; the clock restarts from the
+** greatest HLC ever written so it never runs backwards across restarts. */
+static int init_identity(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, error = -1;
+	uint64_t last = 0;
+
+	rc = meta_get(r, "device", &st);
+	if (rc < 0)
+		goto done;
+	if (rc == 1) {
+		snprintf(r->cap.device, sizeof(r->cap.device), "%s",
+		         (const char *)sqlite3_column_text(st, 0));
+	} else {
+		if (fs_uuid__v7(r->cap.device, fs_hlc__wall_ms()) < 0) {
+			fs_err__set(&r->err, FS_ERROR, "no system randomness for a device id");
+			goto done;
+		}
+		if (meta_set(r, "device", r->cap.device) < 0)
+			goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT max(coalesce((SELECT max(hlc) FROM fs_change), 0), "
+	        "coalesce((SELECT v FROM fs_meta WHERE k='hlc'), 0))") < 0)
+		goto done;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last = (uint64_t)sqlite3_column_int64(st, 0);
+	r->cap.clock.last = last;
+	r->cap.on = 1;
+	error = 0;
+done:
+	sqlite3_finalize(st);
+	return error ? r->err.code : 0;
+}
+
+static int configure(fs_replica *r, int readonly)
+{
+	int applied = 0, rc;
+	sqlite3_stmt *st = NULL;
+
+	sqlite3_extended_result_codes(r->db, 1);
+	sqlite3_busy_timeout(r->db, 5000);
+	if (fs_capture__register(r->db, &r->cap, &r->err) < 0 ||
+	    fs_sales__register(r) < 0)
+		return r->err.code;
+	if (!readonly) {
+		/* journal_mode returns a row; a non-database fails right here. */
+		if (fs_replica__prepare(&st, r, "PRAGMA journal_mode=WAL") < 0)
+			return r->err.code;
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW)
+			return fs_err__sqlite(&r->err, r->db, rc, "opening the replica");
+		if (exec(r, "PRAGMA synchronous=FULL", "configuring") < 0)
+			return r->err.code;
+		if ((rc = fs_schema__migrate(&applied, r->db, &r->err)) < 0)
+			return rc;
+	}
+	if ((rc = fs_schema__load(&r->schema, r->db, &r->err)) < 0)
+		return rc;
+	if (r->schema.version == 0)
+		return fs_err__set(&r->err, FS_ECORRUPT,
+		                   "replica has no schema (open it writable once)");
+	if (readonly)
+		return init_identity(r) < 0 ? r->err.code : 0;
+	if (exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+		return r->err.code;
+	/* The triggers follow the schema: regenerate them whenever the schema
+	** version they were made for is not the current one (a migration, or a
+	** crash between a migration and this step). */
+	rc = meta_get(r, "capture_version", &st);
+	if (rc >= 0) {
+		int have = rc == 1 ? sqlite3_column_int(st, 0) : 0;
+		rc = 0;
+		if (have != r->schema.version || applied) {
+			char v[16];
+			snprintf(v, sizeof(v), "%d", r->schema.version);
+			rc = fs_capture__install(r->db, &r->schema, &r->err);
+			if (rc == 0)
+				rc = meta_set(r, "capture_version", v);
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == 0)
+		rc = init_identity(r);
+	if (rc == 0 && exec(r, "COMMIT", "committing") < 0)
+		rc = r->err.code;
+	if (rc < 0)
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int fs_replica_open(fs_replica **out, const char *path,
+                    const fs_open_options *opts)
+{
+	fs_open_options defaults = FS_OPEN_OPTIONS_INIT;
+	fs_replica *r;
+	int flags, rc;
+
+	if (!opts)
+		opts = &defaults;
+	*out = r = calloc(1, sizeof(*r));
+	if (!r)
+		return FS_ERROR;
+	if (!path || !*path)
+		return fs_err__set(&r->err, FS_EINVALID,
+		                   "no replica path (use --db PATH or FIELDSYNC_DB)");
+	r->path = strdup(path);
+	if (!r->path)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	if (opts->readonly)
+		flags = SQLITE_OPEN_READONLY;
+	else
+		flags = SQLITE_OPEN_READWRITE |
+		        (opts->create ? SQLITE_OPEN_CREATE : 0);
+	rc = sqlite3_open_v2(path, &r->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		if (!opts->create && access(path, F_OK) != 0)
+			return fs_err__set(&r->err, FS_ENOTFOUND,
+			                   "replica %s does not exist", path);
+		return fs_err__sqlite(&r->err, r->db, rc, path);
+	}
+	rc = configure(r, opts->readonly);
+	if (rc < 0 && strncmp(r->err.msg, path, strlen(path)))
+		fs_err__prefix(&r->err, "%s", path);
+	return rc;
+}
+
+void fs_replica_close(fs_replica *r)
+{
+	if (!r)
+		return;
+	if (r->db) {
+		if (r->explicit_tx)
+			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close_v2(r->db);
+	}
+	fs_schema__free(&r->schema);
+	free(r->path);
+	free(r);
+}
+
+const fs_table *fs_replica__table(fs_replica *r, const char *entity)
+{
+	const fs_table *t = fs_schema__table(&r->schema, entity);
+
+	if (!t)
+		fs_err__set(&r->err, FS_ENOTFOUND, "unknown entity '%s'",
+		            entity ? entity : "(null)");
+	return t;
+}
+
+int fs_entity_foreach(fs_replica *r, fs_name_cb cb, void *payload)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < r->schema.ntables; i++)
+		if ((rc = cb(r->schema.tables[i].noun, r->schema.tables[i].name,
+		             payload)) != 0)
+			return rc;
+	return 0;
+}
+
+int fs_replica__exists(fs_replica *r, const char *table, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[128];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" WHERE id=?", table);
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return fs_err__sqlite(&r->err, r->db, rc, "looking up a record");
+}
+
+int fs_replica__convert(fs_value *v, fs_replica *r, const fs_table *t,
+                        const fs_column *c, const char *text)
+{
+	char why[160];
+	int b;
+
+	memset(v, 0, sizeof(*v));
+	v->col = c;
+	if (!text) {
+		v->type = SQLITE_NULL;
+		return 0;
+	}
+	v->type = SQLITE_INTEGER;
+	switch (c->kind) {
+	case FS_KIND_INTEGER:
+		if (fs_value__parse_int(&v->i, text) < 0)
+			return fs_err__set(&r->err, FS_EINVALID,
+			        "%s.%s: '%s' is not a whole number", t->noun, c->name,
+			        text);
+		return 0;
+	case FS_KIND_BOOLEAN:
+		if (fs_value__parse_bool(&b, text) < 0)
+			return fs_err__set(&r->err, FS_EINVALID,
+			        "%s.%s: '%s' is not true or false", t->noun, c->name,
+			        text);
+		v->i = b;
+		return 0;
+	case FS_KIND_MONEY:
+	case FS_KIND_QTY:
+	case FS_KIND_RATE:
+	case FS_KIND_COORD:
+		if (fs_value__parse_decimal(&v->i, text, fs_value__scale(c->kind),
+		                            why, sizeof(why)) < 0)
+			return fs_err__set(&r->err, FS_EINVALID, "%s.%s: %s", t->noun,
+			                   c->name, why);
+		return 0;
+	case FS_KIND_DATE:
+		if (!fs_value__valid_date(text))
+			return fs_err__set(&r->err, FS_EINVALID,
+			        "%s.%s: '%s' is not a date (YYYY-MM-DD)", t->noun,
+			        c->name, text);
+		break;
+	case FS_KIND_TIMESTAMP:
+		if (fs_value__norm_timestamp(v->norm, text) < 0)
+			return fs_err__set(&r->err, FS_EINVALID,
+			        "%s.%s: '%s' is not a time (YYYY-MM-DDTHH:MM:SSZ)",
+			        t->noun, c->name, text);
+		v->type = SQLITE_TEXT;
+		v->s = v->norm;
+		return 0;
+	case FS_KIND_TEXT:
+		break;
+	}
+	if (!fs_utf8__valid(text, strlen(text)))
+		return fs_err__set(&r->err, FS_EINVALID, "%s.%s: not valid UTF-8",
+		                   t->noun, c->name);
+	v->type = SQLITE_TEXT;
+	v->s = text;
+	return 0;
+}
+
+int fs_replica__bind(sqlite3_stmt *st, int idx, const fs_value *v)
+{
+	switch (v->type) {
+	case SQLITE_INTEGER:
+		return sqlite3_bind_int64(st, idx, v->i);
+	case SQLITE_TEXT:
+		return sqlite3_bind_text(st, idx, v->s, -1, SQLITE_TRANSIENT);
+	default:
+		return sqlite3_bind_null(st, idx);
+	}
+}
+
+int fs_replica__json_value(fs_buf *b, sqlite3_stmt *st, int idx, fs_kind k)
+{
+	int type = sqlite3_column_type(st, idx);
+	int scale = fs_value__scale(k);
+
+	if (type == SQLITE_NULL)
+		return fs_buf_puts(b, "null");
+	if (type == SQLITE_INTEGER) {
+		sqlite3_int64 i = sqlite3_column_int64(st, idx);
+		if (k == FS_KIND_BOOLEAN)
+			return fs_buf_puts(b, i ? "true" : "false");
+		if (scale > 0)
+			return fs_value__format_decimal(b, i, scale,
+			                                k != FS_KIND_MONEY);
+		return fs_buf_printf(b, "%lld", (long long)i);
+	}
+	if (type == SQLITE_FLOAT)
+		return fs_buf_printf(b, "%.17g", sqlite3_column_double(st, idx));
+	return fs_json__strn(b, (const char *)sqlite3_column_text(st, idx),
+	                     (size_t)sqlite3_column_bytes(st, idx));
+}

@@ -1,0 +1,83 @@
+/*
+** replica_int.h -- the replica handle and helpers shared by the client library.
+*/
+#ifndef FS_REPLICA_INT_H
+#define FS_REPLICA_INT_H
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "capture.h"
+#include "err.h"
+#include "fieldsync.h"
+#include "schema.h"
+
+struct fs_replica {
+	sqlite3 *db;
+	fs_err err;
+	fs_schema schema;
+	fs_capture cap;
+	char *path;
+	int explicit_tx;     /* inside fs_replica_begin() */
+	unsigned int sales_flags;  /* FS_ORDER_* of the order call under way */
+};
+
+/* A field resolved against the schema, with its value converted. */
+typedef struct fs_value {
+	const fs_column *col;
+	int type;            /* SQLITE_NULL, SQLITE_INTEGER or SQLITE_TEXT */
+	int64_t i;
+	const char *s;       /* borrowed for TEXT (or normalised copy below) */
+	char norm[24];       /* normalised timestamp */
+} fs_value;
+
+/* Internal transactions nest as savepoints: every public write call is
+** atomic, and inside fs_replica_begin() it joins the caller's transaction. */
+int fs_replica__tx_begin(fs_replica *r);
+int fs_replica__tx_end(fs_replica *r, int rc);
+
+const fs_table *fs_replica__table(fs_replica *r, const char *entity);
+/* Converts the text form of a value of column c; FS_EINVALID naming the
+** table and field on a bad value. */
+int fs_replica__convert(fs_value *out, fs_replica *r, const fs_table *t,
+                        const fs_column *c, const char *text);
+int fs_replica__bind(sqlite3_stmt *st, int idx, const fs_value *v);
+/* 1 if a record of table with that id exists, 0 if not, <0 on error. */
+int fs_replica__exists(fs_replica *r, const char *table, const char *id);
+int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql);
+/* Runs a statement that returns no rows (or ignores them). */
+int fs_replica__step_done(fs_replica *r, sqlite3_stmt *st, const char *what);
+/* Appends the JSON form of column value st[idx] (kind k) to b. */
+int fs_replica__json_value(fs_buf *b, sqlite3_stmt *st, int idx, fs_kind k);
+/* The setting "user" or NULL (borrowed until the next call). */
+int fs_replica__user(fs_replica *r, char *out, size_t size);
+void fs_replica__now(char out[24]);
+
+/* Sales rules applied by the generic record layer (sales.c). */
+int fs_sales__before_insert(fs_replica *r, const fs_table *t, fs_value *vals,
+                            size_t n);
+int fs_sales__before_update(fs_replica *r, const fs_table *t, const char *id,
+                            fs_value *vals, size_t n);
+int fs_sales__before_delete(fs_replica *r, const fs_table *t, const char *id);
+/* Credit check of an order created by a plain insert. */
+int fs_sales__after_insert(fs_replica *r, const fs_table *t, const char *id);
+
+/* SQL functions fs_line_net(qty, price, discount) and fs_line_tax(net,
+** rate) used by totals, reports and the credit check. */
+int fs_sales__register(fs_replica *r);
+/* Fills unit_price and tax_rate of a new quote/order line from the
+** catalogue when not given; out and nout receive the completed field list (owned
+** by pool; free both). */
+int fs_sales__complete_line(fs_field **out, size_t *nout, char **pool,
+                            fs_replica *r, const fs_table *t,
+                            const fs_field *fields, size_t n);
+
+/* Record layer entry points working on resolved tables. */
+int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
+                      const fs_field *fields, size_t nfields);
+int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
+                      const fs_field *fields, size_t nfields);
+int fs_record__json(fs_buf *b, fs_replica *r, const fs_table *t,
+                    const char *id, int with_table);
+
+#endif

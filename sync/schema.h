@@ -1,0 +1,69 @@
+/*
+** schema.h -- migrations and the record metadata read back from them.
+**
+** schema/NNN_*.sql are embedded at build time (schema/embed.cmake) and
+** applied in order, each in its own transaction together with its row in
+** the schema_version table.  After migrating, the tables listed in
+** fs_entity are read back through PRAGMA table_info and foreign_key_list
+** into an fs_schema: the one description of records that CRUD, CSV, dump
+** and change capture are driven by.
+*/
+#ifndef FS_SCHEMA_H
+#define FS_SCHEMA_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+#include "err.h"
+#include "value.h"
+
+typedef struct fs_migration {
+	int version;
+	const char *name;
+	const char *sql;
+} fs_migration;
+
+/* Generated: every migration in order, ended by a zero entry. */
+extern const fs_migration fs_migrations[];
+
+typedef struct fs_column {
+	char *name;
+	fs_kind kind;
+	int notnull;
+	int has_default;
+	char *ref;          /* table this column links to, or NULL */
+} fs_column;
+
+typedef struct fs_table {
+	char *name;         /* SQL table */
+	char *noun;         /* what users type */
+	char *label;        /* field that names a record in lists */
+	char *parent;       /* owning table of a line table, or NULL */
+	const fs_column *parent_col;  /* the column linking to parent */
+	fs_column *cols;    /* every column but id, in declaration order */
+	size_t ncols;
+} fs_table;
+
+typedef struct fs_schema {
+	fs_table *tables;   /* in fs_entity.ord order */
+	size_t ntables;
+	int version;
+} fs_schema;
+
+int fs_schema__latest(void);
+/* The schema version recorded in db (0 if none). */
+int fs_schema__version(int *out, sqlite3 *db, fs_err *e);
+/* Applies pending migrations; *applied = how many.  FS_EVERSION if the
+** database is newer than this program, FS_ECORRUPT if it holds tables but
+** is not a Fieldsync database. */
+int fs_schema__migrate(int *applied, sqlite3 *db, fs_err *e);
+int fs_schema__load(fs_schema *out, sqlite3 *db, fs_err *e);
+void fs_schema__free(fs_schema *s);
+
+/* Lookup by noun or table name; NULL if unknown. */
+const fs_table *fs_schema__table(const fs_schema *s, const char *name);
+const fs_column *fs_schema__column(const fs_table *t, const char *name);
+/* The SQL of one migration (for tools that build raw databases). */
+const char *fs_schema__sql(int version);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+** uuid.h -- UUIDv7 ids made offline without coordination (RFC 9562).
+**
+** 48 bits of Unix milliseconds then 74 random bits: ids from different
+** devices never collide in practice, and ids sort roughly by creation time,
+** which keeps the primary-key B-trees append-mostly.
+*/
+#ifndef FS_UUID_H
+#define FS_UUID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FS_UUID_LEN 36
+
+/* Writes a new UUIDv7 into out (FS_UUID_LEN + 1 bytes).  0 or -1 if the
+** system random source failed. */
+int fs_uuid__v7(char *out, uint64_t now_ms);
+/* 1 if s is a UUID in canonical lower-case text form. */
+int fs_uuid__valid(const char *s);
+
+#endif
