@@ -19,24 +19,22 @@
 #include "csv.h"
 #include "value.h"
 
-/* Which column an error message is about: the record layer names fields
-** as noun.field. */
+/* Which column an error is about: the record layer names fields as
+** "noun.field" in its messages. */
 static const char *blamed_column(fs_replica *r, const fs_table *t,
                                  char **names, size_t n)
 {
-	size_t i, nl = strlen(t->noun);
+	char pat[160];
+	size_t i;
 
 	for (i = 0; i < n; i++) {
-		const char *m = r->err.msg, *p;
-		size_t cl = strlen(names[i]);
-		while ((p = strstr(m, names[i])) != NULL) {
-			if (p - r->err.msg > (ptrdiff_t)nl && p[-1] == '.' &&
-			    (p[cl] == ':' || p[cl] == ' ' || p[cl] == '\0'))
-				return names[i];
-			if (!strncmp(r->err.msg, "CHECK", 5))
-				break;
-			m = p + cl;
-		}
+		const char *p;
+		size_t len;
+		snprintf(pat, sizeof(pat), "%s.%s", t->noun, names[i]);
+		len = strlen(pat);
+		p = strstr(r->err.msg, pat);
+		if (p && (p[len] == ':' || p[len] == ' ' || p[len] == '\0'))
+			return names[i];
 	}
 	return NULL;
 }
@@ -247,7 +245,7 @@ int fs_csv_export(fs_replica *r, const char *entity, fs_write_cb cb,
 	}
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	fs_buf_free(&line);
 	fs_buf_free(&v);

@@ -29,7 +29,7 @@ int fs_customer_copy(char *out_id, fs_replica *r, const char *id)
 		return rc < 0 ? rc : fs_err__set(&r->err, FS_ENOTFOUND,
 		                                 "no customer with id '%s'",
 		                                 id ? id : "");
-	if (fs_uuid__v7(nid, fs_hlc__wall_ms()) < 0)
+	if (fs_uuid__v7(nid, fs_hlc__wall_ms(), &r->rnd) < 0)
 		return fs_err__set(&r->err, FS_ERROR, "no system randomness for an id");
 	fs_replica__now(now);
 	fs_buf_puts(&sql, "INSERT INTO customer(id");
@@ -62,7 +62,7 @@ int fs_customer_copy(char *out_id, fs_replica *r, const char *id)
 	if (rc == 0 && out_id)
 		memcpy(out_id, nid, FS_ID_SIZE);
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	return rc;
 }
@@ -78,7 +78,7 @@ static int exec_bind2(fs_replica *r, const char *sql, const char *a,
 	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "merging customers");
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return rc;
 }
 

@@ -78,6 +78,33 @@ static int resolve(fs_value *vals, fs_replica *r, const fs_table *t,
 	return 0;
 }
 
+/* The first identifier in a CHECK constraint's text that is a column of t:
+** the field a refusal is about. */
+static const fs_column *check_column(const fs_table *t, const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		size_t n = 0;
+		char word[64];
+
+		while (*p && !(*p == '_' || (*p >= 'a' && *p <= 'z')))
+			p++;
+		while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') ||
+		       (p[n] >= '0' && p[n] <= '9'))
+			n++;
+		if (n && n < sizeof(word)) {
+			const fs_column *c;
+			memcpy(word, p, n);
+			word[n] = '\0';
+			if ((c = fs_schema__column(t, word)) != NULL)
+				return c;
+		}
+		p += n;
+	}
+	return NULL;
+}
+
 static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 {
 	int rc = sqlite3_step(st);
@@ -86,9 +113,22 @@ static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 		return 0;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		const char *m = sqlite3_errmsg(r->db);
-		if (!strncmp(m, "CHECK constraint failed: ", 25))
+		if (!strncmp(m, "CHECK constraint failed: ", 25)) {
+			/* Enumerations are named "field: one of ..." in the schema. */
+			const char *what = m + 25, *colon = strstr(what, ": ");
+			const fs_column *c = check_column(t, what);
+			if (c && colon && (size_t)(colon - what) == strlen(c->name) &&
+			    !strncmp(what, c->name, strlen(c->name)))
+				return fs_err__set(&r->err, FS_EINVALID,
+				                   "%s.%s must be %s", t->noun, c->name,
+				                   colon + 2);
+			if (c)
+				return fs_err__set(&r->err, FS_EINVALID,
+				                   "%s.%s: value not allowed (%s)", t->noun,
+				                   c->name, what);
 			return fs_err__set(&r->err, FS_EINVALID,
-			                   "%s: value not allowed (%s)", t->noun, m + 25);
+			                   "%s: value not allowed (%s)", t->noun, what);
+		}
 		if (strstr(m, "UNIQUE") && strstr(m, ".id"))
 			return fs_err__set(&r->err, FS_ECONFLICT,
 			                   "%s: that id is already in use", t->noun);
@@ -119,7 +159,7 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 			goto done;
 		}
 		snprintf(id, sizeof(id), "%s", given_id);
-	} else if (fs_uuid__v7(id, fs_hlc__wall_ms()) < 0) {
+	} else if (fs_uuid__v7(id, fs_hlc__wall_ms(), &r->rnd) < 0) {
 		fs_err__set(&r->err, FS_ERROR, "no system randomness for an id");
 		goto done;
 	}
@@ -141,12 +181,17 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 	if ((rc = fs_sales__before_insert(r, t, vals, n)) < 0)
 		goto done;
 
-	fs_buf_printf(&sql, "INSERT INTO \"%s\"(id", t->name);
+	/* Plain appends, not printf: this runs for every record written. */
+	fs_buf_puts(&sql, "INSERT INTO \"");
+	fs_buf_puts(&sql, t->name);
+	fs_buf_puts(&sql, "\"(id");
 	fs_buf_puts(&qs, "?");
 	for (i = 0; i < n; i++) {
 		if (!vals[i].col)
 			continue;
-		fs_buf_printf(&sql, ", \"%s\"", vals[i].col->name);
+		fs_buf_puts(&sql, ", \"");
+		fs_buf_puts(&sql, vals[i].col->name);
+		fs_buf_putc(&sql, '"');
 		fs_buf_puts(&qs, ", ?");
 	}
 	if (fs_schema__column(t, "created_at")) {
@@ -158,7 +203,9 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 			fs_buf_puts(&qs, ", ?");
 		}
 	}
-	fs_buf_printf(&sql, ") VALUES (%s)", qs.ptr);
+	fs_buf_puts(&sql, ") VALUES (");
+	fs_buf_puts(&sql, qs.ptr ? qs.ptr : "");
+	fs_buf_putc(&sql, ')');
 	if (sql.failed || qs.failed) {
 		fs_err__set(&r->err, FS_ERROR, "out of memory");
 		goto done;
@@ -180,7 +227,7 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 		memcpy(out_id, id, FS_ID_SIZE);
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	fs_buf_free(&qs);
 	free(vals);
@@ -217,10 +264,14 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 		}
 	if (fs_sales__before_update(r, t, id, vals, n) < 0)
 		goto done;
-	fs_buf_printf(&sql, "UPDATE \"%s\" SET ", t->name);
-	for (i = 0; i < n; i++)
-		fs_buf_printf(&sql, "%s\"%s\" = ?", i ? ", " : "",
-		              vals[i].col->name);
+	fs_buf_puts(&sql, "UPDATE \"");
+	fs_buf_puts(&sql, t->name);
+	fs_buf_puts(&sql, "\" SET ");
+	for (i = 0; i < n; i++) {
+		fs_buf_puts(&sql, i ? ", \"" : "\"");
+		fs_buf_puts(&sql, vals[i].col->name);
+		fs_buf_puts(&sql, "\" = ?");
+	}
 	fs_buf_puts(&sql, " WHERE id = ?");
 	if (sql.failed) {
 		fs_err__set(&r->err, FS_ERROR, "out of memory");
@@ -235,7 +286,7 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 		goto done;
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	free(vals);
 	return error ? r->err.code : 0;
@@ -249,11 +300,14 @@ int fs_record_insert_flags(char *out_id, fs_replica *r, const char *entity,
 	fs_field *done_fields = NULL;
 	char *pool = NULL, id[FS_ID_SIZE];
 	size_t n = 0;
-	int rc;
+	int rc = 0, multi;
 
 	if (!t)
 		return r->err.code;
-	if ((rc = fs_replica__tx_begin(r)) < 0)
+	/* One INSERT is atomic by itself; only an order (whose credit check
+	** may write the override) needs a savepoint around several writes. */
+	multi = !strcmp(t->name, "sales_order");
+	if (multi && (rc = fs_replica__tx_begin(r)) < 0)
 		return rc;
 	if (t->parent_col)
 		rc = fs_sales__complete_line(&done_fields, &n, &pool, r, t, fields,
@@ -270,7 +324,7 @@ int fs_record_insert_flags(char *out_id, fs_replica *r, const char *entity,
 		memcpy(out_id, id, FS_ID_SIZE);
 	free(done_fields);
 	free(pool);
-	return fs_replica__tx_end(r, rc);
+	return multi ? fs_replica__tx_end(r, rc) : rc;
 }
 
 int fs_record_insert(char *out_id, fs_replica *r, const char *entity,
@@ -287,6 +341,10 @@ int fs_record_update(fs_replica *r, const char *entity, const char *id,
 
 	if (!t)
 		return r->err.code;
+	/* A single UPDATE is atomic by itself; an order's status change may
+	** also record a credit override, so it gets a savepoint. */
+	if (strcmp(t->name, "sales_order"))
+		return fs_record__update(r, t, id, fields, nfields);
 	if ((rc = fs_replica__tx_begin(r)) < 0)
 		return rc;
 	rc = fs_record__update(r, t, id, fields, nfields);
@@ -307,7 +365,7 @@ static int count_refs(int64_t *out, fs_replica *r, const fs_table *child,
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_ROW)
 		return fs_err__sqlite(&r->err, r->db, rc, "counting references");
 	return 0;
@@ -342,7 +400,7 @@ static int delete_record(fs_replica *r, const fs_table *t, const char *id)
 					return r->err.code;
 				sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 				rc = fs_replica__step_done(r, st, "deleting lines");
-				sqlite3_finalize(st);
+				fs_replica__finish(r, st);
 				if (rc < 0)
 					return rc;
 				continue;
@@ -362,7 +420,7 @@ static int delete_record(fs_replica *r, const fs_table *t, const char *id)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "deleting");
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return rc;
 }
 
@@ -471,7 +529,7 @@ int fs_record__json(fs_buf *b, fs_replica *r, const fs_table *t,
 	}
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	return error ? r->err.code : 0;
 }
@@ -562,7 +620,7 @@ static int json_fields(fs_field **out, size_t *n, char **strings,
 		int isobj = 0;
 		sqlite3_reset(st);
 		/* Distinguish "{}" spelled with spaces from a non-object. */
-		sqlite3_finalize(st);
+		fs_replica__finish(r, st);
 		st = NULL;
 		if (fs_replica__prepare(&st, r, "SELECT json_type(?) = 'object'") < 0)
 			goto done;
@@ -584,7 +642,7 @@ static int json_fields(fs_field **out, size_t *n, char **strings,
 	f = NULL;
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&pool);
 	free(offs);
 	free(f);
@@ -696,7 +754,7 @@ int fs_record_list(fs_replica *r, const char *entity, const char *search,
 	}
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	fs_buf_free(&row);
 	free(vals);
@@ -768,7 +826,7 @@ int fs_replica_dump(fs_replica *r, fs_json_cb cb, void *payload)
 			fs_err__set(&r->err, FS_ERROR, "out of memory");
 			goto done;
 		}
-		sqlite3_finalize(st);
+		fs_replica__finish(r, st);
 		if (fs_replica__prepare(&st, r, sql.ptr) < 0)
 			goto done;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -790,7 +848,7 @@ int fs_replica_dump(fs_replica *r, fs_json_cb cb, void *payload)
 	}
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	fs_buf_free(&row);
 	free(order);
@@ -819,11 +877,11 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 		c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
 		c.device = (const char *)sqlite3_column_text(st, 7);
 		if ((rc = cb(&c, payload)) != 0) {
-			sqlite3_finalize(st);
+			fs_replica__finish(r, st);
 			return rc;
 		}
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_DONE)
 		return fs_err__sqlite(&r->err, r->db, rc, "reading the change log");
 	return 0;
@@ -840,7 +898,7 @@ int fs_change_count(int64_t *out, fs_replica *r)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_ROW)
 		return fs_err__sqlite(&r->err, r->db, rc, "counting changes");
 	return 0;

@@ -51,11 +51,69 @@ void fs_replica__now(char out[24])
 
 int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 {
-	int rc = sqlite3_prepare_v2(r->db, sql, -1, out, NULL);
+	fs_stmt_slot *victim = NULL;
+	sqlite3_stmt *st = NULL;
+	char *copy;
+	size_t i;
+	int rc;
 
-	if (rc != SQLITE_OK)
+	*out = NULL;
+	for (i = 0; i < FS_STMT_CACHE; i++) {
+		fs_stmt_slot *s = &r->stmts[i];
+		if (s->sql && !s->in_use && !strcmp(s->sql, sql)) {
+			s->in_use = 1;
+			s->used = ++r->stmt_clock;
+			*out = s->st;
+			return 0;
+		}
+		if (!s->in_use && (!victim || !s->sql ||
+		                   (victim->sql && s->used < victim->used)))
+			victim = s;
+	}
+	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
 		return fs_err__sqlite(&r->err, r->db, rc, "preparing a query");
+	}
+	/* A statement in use twice (a nested query) simply is not cached. */
+	if (victim && (copy = strdup(sql)) != NULL) {
+		free(victim->sql);
+		sqlite3_finalize(victim->st);
+		victim->sql = copy;
+		victim->st = st;
+		victim->in_use = 1;
+		victim->used = ++r->stmt_clock;
+	}
+	*out = st;
 	return 0;
+}
+
+void fs_replica__finish(fs_replica *r, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < FS_STMT_CACHE; i++) {
+		if (r->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			r->stmts[i].in_use = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static void stmt_cache_clear(fs_replica *r)
+{
+	size_t i;
+
+	for (i = 0; i < FS_STMT_CACHE; i++) {
+		free(r->stmts[i].sql);
+		sqlite3_finalize(r->stmts[i].st);
+		memset(&r->stmts[i], 0, sizeof(r->stmts[i]));
+	}
 }
 
 int fs_replica__step_done(fs_replica *r, sqlite3_stmt *st, const char *what)
@@ -80,22 +138,40 @@ static int exec(fs_replica *r, const char *sql, const char *what)
 	return 0;
 }
 
+/* Runs one cached statement that returns no rows. */
+static int run(fs_replica *r, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = fs_replica__prepare(&st, r, sql)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fs_err__sqlite(&r->err, r->db, rc, what);
+	return 0;
+}
+
 int fs_replica__tx_begin(fs_replica *r)
 {
-	return exec(r, "SAVEPOINT fs_op", "starting a transaction");
+	return run(r, "SAVEPOINT fs_op", "starting a transaction");
 }
 
 int fs_replica__tx_end(fs_replica *r, int rc)
 {
 	if (rc == 0) {
-		int rc2 = sqlite3_exec(r->db, "RELEASE fs_op", NULL, NULL, NULL);
-		if (rc2 == SQLITE_OK)
+		if (run(r, "RELEASE fs_op", "committing") == 0)
 			return 0;
-		fs_err__sqlite(&r->err, r->db, rc2, "committing");
 		rc = r->err.code;
 	}
-	sqlite3_exec(r->db, "ROLLBACK TO fs_op", NULL, NULL, NULL);
-	sqlite3_exec(r->db, "RELEASE fs_op", NULL, NULL, NULL);
+	/* Keep the first error's message: the rollback must not replace it. */
+	{
+		fs_err keep = r->err;
+		run(r, "ROLLBACK TO fs_op", "rolling back");
+		run(r, "RELEASE fs_op", "rolling back");
+		r->err = keep;
+	}
 	return rc;
 }
 
@@ -159,7 +235,7 @@ static int meta_set(fs_replica *r, const char *k, const char *v)
 	if (v)
 		sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "saving a setting");
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return rc;
 }
 
@@ -175,7 +251,7 @@ int fs_replica_setting_get(char **out, fs_replica *r, const char *key)
 		if (!*out)
 			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc == 0)
 		return fs_err__set(&r->err, FS_ENOTFOUND, "no setting '%s'", key);
 	return rc < 0 ? rc : 0;
@@ -201,7 +277,7 @@ int fs_replica__user(fs_replica *r, char *out, size_t size)
 	out[0] = '\0';
 	if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return rc < 0 ? rc : 0;
 }
 
@@ -220,14 +296,14 @@ static int init_identity(fs_replica *r)
 		snprintf(r->cap.device, sizeof(r->cap.device), "%s",
 		         (const char *)sqlite3_column_text(st, 0));
 	} else {
-		if (fs_uuid__v7(r->cap.device, fs_hlc__wall_ms()) < 0) {
+		if (fs_uuid__v7(r->cap.device, fs_hlc__wall_ms(), &r->rnd) < 0) {
 			fs_err__set(&r->err, FS_ERROR, "no system randomness for a device id");
 			goto done;
 		}
 		if (meta_set(r, "device", r->cap.device) < 0)
 			goto done;
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	st = NULL;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT max(coalesce((SELECT max(hlc) FROM fs_change), 0), "
@@ -239,7 +315,7 @@ static int init_identity(fs_replica *r)
 	r->cap.on = 1;
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return error ? r->err.code : 0;
 }
 
@@ -258,10 +334,15 @@ static int configure(fs_replica *r, int readonly)
 		if (fs_replica__prepare(&st, r, "PRAGMA journal_mode=WAL") < 0)
 			return r->err.code;
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		fs_replica__finish(r, st);
 		if (rc != SQLITE_ROW)
 			return fs_err__sqlite(&r->err, r->db, rc, "opening the replica");
-		if (exec(r, "PRAGMA synchronous=FULL", "configuring") < 0)
+		/* A bigger page cache keeps bulk transactions (imports, sync
+		** batches) from spilling pages into the WAL mid-transaction;
+		** savepoint and statement journals stay in memory instead of
+		** temporary files (each library call is a savepoint). */
+		if (exec(r, "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY",
+		         "configuring") < 0)
 			return r->err.code;
 		if ((rc = fs_schema__migrate(&applied, r->db, &r->err)) < 0)
 			return rc;
@@ -290,7 +371,7 @@ static int configure(fs_replica *r, int readonly)
 				rc = meta_set(r, "capture_version", v);
 		}
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	st = NULL;
 	if (rc == 0)
 		rc = init_identity(r);
@@ -341,6 +422,7 @@ void fs_replica_close(fs_replica *r)
 {
 	if (!r)
 		return;
+	stmt_cache_clear(r);
 	if (r->db) {
 		if (r->explicit_tx)
 			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
@@ -377,14 +459,19 @@ int fs_replica__exists(fs_replica *r, const char *table, const char *id)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[128];
+	size_t n = strlen(table);
 	int rc;
 
-	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" WHERE id=?", table);
+	if (n > sizeof(sql) - 40)
+		return fs_err__set(&r->err, FS_EINVALID, "table name too long");
+	memcpy(sql, "SELECT 1 FROM \"", 15);
+	memcpy(sql + 15, table, n);
+	memcpy(sql + 15 + n, "\" WHERE id=?", 13);
 	if (fs_replica__prepare(&st, r, sql) < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)

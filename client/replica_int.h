@@ -11,6 +11,18 @@
 #include "err.h"
 #include "fieldsync.h"
 #include "schema.h"
+#include "uuid.h"
+
+/* Prepared statements are cached per handle: the same few statements run
+** for every record, and preparing them dominates otherwise. */
+#define FS_STMT_CACHE 64
+
+typedef struct fs_stmt_slot {
+	char *sql;
+	sqlite3_stmt *st;
+	unsigned long used;  /* LRU stamp */
+	int in_use;          /* handed out and not yet finished */
+} fs_stmt_slot;
 
 struct fs_replica {
 	sqlite3 *db;
@@ -20,6 +32,9 @@ struct fs_replica {
 	char *path;
 	int explicit_tx;     /* inside fs_replica_begin() */
 	unsigned int sales_flags;  /* FS_ORDER_* of the order call under way */
+	fs_rand rnd;         /* randomness for ids */
+	fs_stmt_slot stmts[FS_STMT_CACHE];
+	unsigned long stmt_clock;
 };
 
 /* A field resolved against the schema, with its value converted. */
@@ -44,7 +59,11 @@ int fs_replica__convert(fs_value *out, fs_replica *r, const fs_table *t,
 int fs_replica__bind(sqlite3_stmt *st, int idx, const fs_value *v);
 /* 1 if a record of table with that id exists, 0 if not, <0 on error. */
 int fs_replica__exists(fs_replica *r, const char *table, const char *id);
+/* A prepared statement for sql, from the handle's cache when possible.
+** Give it back with fs_replica__finish() (never sqlite3_finalize). */
 int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql);
+/* Resets a statement from fs_replica__prepare() for reuse.  Accepts NULL. */
+void fs_replica__finish(fs_replica *r, sqlite3_stmt *st);
 /* Runs a statement that returns no rows (or ignores them). */
 int fs_replica__step_done(fs_replica *r, sqlite3_stmt *st, const char *what);
 /* Appends the JSON form of column value st[idx] (kind k) to b. */

@@ -87,7 +87,7 @@ static int get_text(char *out, size_t size, fs_replica *r, const char *table,
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
@@ -132,7 +132,7 @@ int fs_totals_get(fs_totals *out, fs_replica *r, const char *entity,
 		out->gross = out->net + out->tax;
 		out->paid = sqlite3_column_int64(st, 2);
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_ROW)
 		return fs_err__sqlite(&r->err, r->db, rc, "computing totals");
 	return 0;
@@ -158,7 +158,7 @@ static int open_balance(sqlite3_int64 *out, fs_replica *r, const char *cust)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_ROW)
 		return fs_err__sqlite(&r->err, r->db, rc, "computing open balance");
 	return 0;
@@ -219,7 +219,7 @@ static int check_credit(fs_replica *r, const char *order_id,
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, order_id, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording the credit override");
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return rc;
 }
 
@@ -420,7 +420,7 @@ static int find_product(char *out_id, fs_replica *r, const char *sku)
 	if (rc == SQLITE_ROW)
 		snprintf(out_id, FS_ID_SIZE, "%s",
 		         (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -451,7 +451,7 @@ static int catalogue_price(sqlite3_int64 *price, sqlite3_int64 *tax,
 		*price = sqlite3_column_int64(st, 0);
 		*tax = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -675,18 +675,18 @@ static int copy_lines(fs_replica *r, const char *quote_id, const char *order_id)
 		fs_value__format_decimal(&b, sqlite3_column_int64(st, 4), 2, 1);
 		if (b.failed) {
 			fs_buf_free(&b);
-			sqlite3_finalize(st);
+			fs_replica__finish(r, st);
 			return fs_err__set(&r->err, FS_ERROR, "out of memory");
 		}
 		rc = add_line(r, ol, order_id, prod, b.ptr, b.ptr + o1, b.ptr + o2,
 		              b.ptr + o3);
 		fs_buf_free(&b);
 		if (rc < 0) {
-			sqlite3_finalize(st);
+			fs_replica__finish(r, st);
 			return rc;
 		}
 	}
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	if (rc != SQLITE_DONE)
 		return fs_err__sqlite(&r->err, r->db, rc, "copying quote lines");
 	return 0;
@@ -759,7 +759,7 @@ int fs_order_from_quote(char *out_id, fs_replica *r, const char *quote_id,
 	if (out_id)
 		memcpy(out_id, id, FS_ID_SIZE);
 done:
-	sqlite3_finalize(st);
+	fs_replica__finish(r, st);
 	return fs_replica__tx_end(r, rc);
 }
 

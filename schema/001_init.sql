@@ -8,7 +8,10 @@
 --       QTY (integer thousandths), RATE (integer basis points of a percent),
 --       COORD (integer micro-degrees);
 --   * NOT NULL marks a required field; REFERENCES marks a link to a record;
---   * CHECK constraints hold the allowed values of enumerations.
+--   * CHECK constraints hold the allowed values of enumerations, written
+--     as OR-chains rather than IN lists (an IN list in a CHECK builds an
+--     ephemeral index on every row written, which tripled insert cost) and
+--     named "field: one of ..." so that a refusal says what is allowed.
 -- Every synced table has "id TEXT PRIMARY KEY" (UUIDv7) and is listed in
 -- fs_entity.  Foreign keys are declared for the metadata but not enforced by
 -- SQLite: replicas receive records in any order during sync, so the library
@@ -46,7 +49,7 @@ CREATE TABLE fs_change(
   seq    INTEGER PRIMARY KEY,
   tbl    TEXT NOT NULL,
   rid    TEXT NOT NULL,
-  op     TEXT NOT NULL CHECK (op IN ('I','U','D')),
+  op     TEXT NOT NULL CONSTRAINT "op: one of I, U, D" CHECK (op = 'I' OR op = 'U' OR op = 'D'),
   col    TEXT,
   val    TEXT,
   hlc    INTEGER NOT NULL,
@@ -64,10 +67,10 @@ CREATE TABLE customer(
   email           TEXT,
   website         TEXT,
   industry        TEXT,
-  level           TEXT CHECK (level IN ('A','B','C')),
+  level           TEXT CONSTRAINT "level: one of A, B, C" CHECK (level = 'A' OR level = 'B' OR level = 'C'),
   type            TEXT,
   status          TEXT NOT NULL DEFAULT 'prospect'
-                  CHECK (status IN ('prospect','active','dormant','lost')),
+                  CONSTRAINT "status: one of prospect, active, dormant, lost" CHECK (status = 'prospect' OR status = 'active' OR status = 'dormant' OR status = 'lost'),
   credit_rating   TEXT,
   credit_limit    MONEY CHECK (credit_limit >= 0),
   price_list      TEXT REFERENCES price_list(id),
@@ -87,7 +90,7 @@ CREATE TABLE contact(
   id          TEXT PRIMARY KEY,
   customer    TEXT NOT NULL REFERENCES customer(id),
   name        TEXT NOT NULL CHECK (length(trim(name)) > 0),
-  gender      TEXT CHECK (gender IN ('female','male','other')),
+  gender      TEXT CONSTRAINT "gender: one of female, male, other" CHECK (gender = 'female' OR gender = 'male' OR gender = 'other'),
   title       TEXT,
   department  TEXT,
   supervisor  TEXT,
@@ -110,7 +113,7 @@ CREATE TABLE product(
   unit        TEXT NOT NULL DEFAULT 'pcs',
   list_price  MONEY NOT NULL CHECK (list_price >= 0),
   tax_rate    RATE NOT NULL DEFAULT 0 CHECK (tax_rate BETWEEN 0 AND 10000),
-  active      BOOLEAN NOT NULL DEFAULT 1 CHECK (active IN (0,1)),
+  active      BOOLEAN NOT NULL DEFAULT 1 CONSTRAINT "active: one of 0, 1" CHECK (active = 0 OR active = 1),
   created_at  TIMESTAMP NOT NULL
 );
 CREATE INDEX product_sku ON product(sku);
@@ -139,7 +142,7 @@ CREATE TABLE visit(
   contact       TEXT REFERENCES contact(id),
   rep           TEXT,
   status        TEXT NOT NULL DEFAULT 'planned'
-                CHECK (status IN ('planned','in_progress','completed','abandoned')),
+                CONSTRAINT "status: one of planned, in_progress, completed, abandoned" CHECK (status = 'planned' OR status = 'in_progress' OR status = 'completed' OR status = 'abandoned'),
   planned_at    TIMESTAMP,
   started_at    TIMESTAMP,
   ended_at      TIMESTAMP,
@@ -159,7 +162,7 @@ CREATE TABLE opportunity(
   customer       TEXT NOT NULL REFERENCES customer(id),
   title          TEXT NOT NULL CHECK (length(trim(title)) > 0),
   stage          TEXT NOT NULL DEFAULT 'lead'
-                 CHECK (stage IN ('lead','qualified','proposal','negotiation','won','lost')),
+                 CONSTRAINT "stage: one of lead, qualified, proposal, negotiation, won, lost" CHECK (stage = 'lead' OR stage = 'qualified' OR stage = 'proposal' OR stage = 'negotiation' OR stage = 'won' OR stage = 'lost'),
   amount         MONEY CHECK (amount >= 0),
   probability    INTEGER CHECK (probability BETWEEN 0 AND 100),
   expected_close DATE,
@@ -175,7 +178,7 @@ CREATE TABLE quote(
   contact      TEXT REFERENCES contact(id),
   opportunity  TEXT REFERENCES opportunity(id),
   status       TEXT NOT NULL DEFAULT 'draft'
-               CHECK (status IN ('draft','sent','accepted','rejected','expired')),
+               CONSTRAINT "status: one of draft, sent, accepted, rejected, expired" CHECK (status = 'draft' OR status = 'sent' OR status = 'accepted' OR status = 'rejected' OR status = 'expired'),
   valid_until  DATE,
   owner        TEXT,
   notes        TEXT,
@@ -200,11 +203,11 @@ CREATE TABLE sales_order(
   customer           TEXT NOT NULL REFERENCES customer(id),
   quote              TEXT REFERENCES quote(id),
   status             TEXT NOT NULL DEFAULT 'draft'
-                     CHECK (status IN ('draft','submitted','confirmed','shipped','invoiced','cancelled')),
+                     CONSTRAINT "status: one of draft, submitted, confirmed, shipped, invoiced, cancelled" CHECK (status = 'draft' OR status = 'submitted' OR status = 'confirmed' OR status = 'shipped' OR status = 'invoiced' OR status = 'cancelled'),
   ordered_at         TIMESTAMP,
   due_date           DATE,
   owner              TEXT,
-  credit_override    BOOLEAN NOT NULL DEFAULT 0 CHECK (credit_override IN (0,1)),
+  credit_override    BOOLEAN NOT NULL DEFAULT 0 CONSTRAINT "credit_override: one of 0, 1" CHECK (credit_override = 0 OR credit_override = 1),
   credit_override_by TEXT,
   credit_override_at TIMESTAMP,
   notes              TEXT,

@@ -22,13 +22,30 @@ static int fill_random(unsigned char *p, size_t n)
 	return 0;
 }
 
-int fs_uuid__v7(char *out, uint64_t now_ms)
+static int take_random(unsigned char *p, size_t n, fs_rand *rnd)
+{
+	if (!rnd)
+		return fill_random(p, n);
+	if (!rnd->filled || rnd->pos + n > sizeof(rnd->pool)) {
+		if (fill_random(rnd->pool, sizeof(rnd->pool)) < 0)
+			return -1;
+		rnd->filled = 1;
+		rnd->pos = 0;
+	}
+	memcpy(p, rnd->pool + rnd->pos, n);
+	/* Never hand the same bytes out twice. */
+	memset(rnd->pool + rnd->pos, 0, n);
+	rnd->pos += n;
+	return 0;
+}
+
+int fs_uuid__v7(char *out, uint64_t now_ms, fs_rand *rnd)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
 	size_t i, o = 0;
 
-	if (fill_random(b + 6, 10) < 0)
+	if (take_random(b + 6, 10, rnd) < 0)
 		return -1;
 	for (i = 0; i < 6; i++)
 		b[i] = (unsigned char)(now_ms >> (40 - 8 * i));

@@ -13,9 +13,18 @@
 
 #define FS_UUID_LEN 36
 
-/* Writes a new UUIDv7 into out (FS_UUID_LEN + 1 bytes).  0 or -1 if the
-** system random source failed. */
-int fs_uuid__v7(char *out, uint64_t now_ms);
+/* Random bytes drawn from the system in blocks (one getrandom() call per
+** ~400 ids rather than one per id).  Zero-initialise before first use. */
+typedef struct fs_rand {
+	unsigned char pool[4096];
+	size_t pos;   /* bytes of pool already used; 0 also means "empty" */
+	int filled;
+} fs_rand;
+
+/* Writes a new UUIDv7 into out (FS_UUID_LEN + 1 bytes), taking randomness
+** from rnd (or straight from the system when rnd is NULL).  0, or -1 if
+** the system random source failed. */
+int fs_uuid__v7(char *out, uint64_t now_ms, fs_rand *rnd);
 /* 1 if s is a UUID in canonical lower-case text form. */
 int fs_uuid__valid(const char *s);
 
