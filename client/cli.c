@@ -42,6 +42,8 @@ int cli_fail(cli *c, int rc)
 		return EXIT_CREDIT;
 	if (rc == FS_EVERSION)
 		return EXIT_VERSION;
+	if (rc == FS_EFIELD)
+		return EXIT_USAGE;   /* an unknown --FIELD flag */
 	return EXIT_ERR;
 }
 

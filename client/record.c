@@ -51,7 +51,7 @@ static int resolve(fs_value *vals, fs_replica *r, const fs_table *t,
 		}
 		c = find_column(t, fields[i].name);
 		if (!c)
-			return fs_err__set(&r->err, FS_ENOTFOUND,
+			return fs_err__set(&r->err, FS_EFIELD,
 			                   "%s has no field '%s'", t->noun,
 			                   fields[i].name);
 		for (j = 0; j < i; j++)
@@ -700,7 +700,7 @@ int fs_record_list(fs_replica *r, const char *entity, const char *search,
 	for (i = 0; i < nfilters; i++) {
 		const fs_column *c = find_column(t, filters[i].name);
 		if (!c) {
-			fs_err__set(&r->err, FS_ENOTFOUND, "%s has no field '%s'",
+			fs_err__set(&r->err, FS_EFIELD, "%s has no field '%s'",
 			            t->noun, filters[i].name);
 			goto done;
 		}

@@ -330,7 +330,11 @@ static int configure(fs_replica *r, int readonly)
 	    fs_sales__register(r) < 0)
 		return r->err.code;
 	if (!readonly) {
-		/* journal_mode returns a row; a non-database fails right here. */
+		/* Migrating looks before it touches: a file that is not a
+		** Fieldsync database, or is newer than us, is refused unchanged.
+		** Only then switch the journal mode (which rewrites the header). */
+		if ((rc = fs_schema__migrate(&applied, r->db, &r->err)) < 0)
+			return rc;
 		if (fs_replica__prepare(&st, r, "PRAGMA journal_mode=WAL") < 0)
 			return r->err.code;
 		rc = sqlite3_step(st);
@@ -340,18 +344,21 @@ static int configure(fs_replica *r, int readonly)
 		/* A bigger page cache keeps bulk transactions (imports, sync
 		** batches) from spilling pages into the WAL mid-transaction;
 		** savepoint and statement journals stay in memory instead of
-		** temporary files (each library call is a savepoint). */
+		** temporary files (multi-statement calls run in savepoints). */
 		if (exec(r, "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY",
 		         "configuring") < 0)
 			return r->err.code;
-		if ((rc = fs_schema__migrate(&applied, r->db, &r->err)) < 0)
-			return rc;
 	}
 	if ((rc = fs_schema__load(&r->schema, r->db, &r->err)) < 0)
 		return rc;
 	if (r->schema.version == 0)
 		return fs_err__set(&r->err, FS_ECORRUPT,
 		                   "replica has no schema (open it writable once)");
+	if (readonly && r->schema.version > fs_schema__latest())
+		return fs_err__set(&r->err, FS_EVERSION,
+		        "database schema version %d is newer than this program "
+		        "understands (%d); upgrade Fieldsync", r->schema.version,
+		        fs_schema__latest());
 	if (readonly)
 		return init_identity(r) < 0 ? r->err.code : 0;
 	if (exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)

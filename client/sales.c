@@ -488,7 +488,10 @@ int fs_sales__complete_line(fs_field **out, size_t *nout, char **pool,
 		else if (!strcmp(nm, "tax_rate"))
 			has_tax = 1;
 	}
-	if ((has_price && has_tax) || !parent || !product)
+	/* Only priced lines (quote_line, order_line) take catalogue prices. */
+	if ((has_price && has_tax) || !parent || !product ||
+	    !fs_schema__column(t, "unit_price") ||
+	    !fs_schema__column(t, "tax_rate"))
 		return 0;
 	if ((rc = get_text(cust, sizeof(cust), r, t->parent,
 	                   "customer", parent)) < 0)

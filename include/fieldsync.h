@@ -49,6 +49,7 @@ extern "C" {
 #define FS_ESCOPE   -10   /* outside the caller's scope */
 #define FS_ETIMEOUT -11   /* timed out */
 #define FS_EFULL    -12   /* disk or database full */
+#define FS_EFIELD   -13   /* no such field in that entity */
 
 /* Ids are UUIDv7 in canonical text form: 36 characters plus NUL. */
 #define FS_ID_SIZE 37
@@ -115,8 +116,8 @@ int fs_entity_foreach(fs_replica *r, fs_name_cb cb, void *payload);
 ** ("sales_order").  An "id" field, if given, must be a UUID not in use;
 ** otherwise a fresh UUIDv7 is made.  out_id (FS_ID_SIZE bytes, may be NULL)
 ** receives the id.  Fails with FS_EINVALID naming the field for a bad or
-** missing required value, FS_ENOTFOUND for an unknown field or a reference
-** to a record that does not exist.  On failure nothing is written.
+** missing required value, FS_EFIELD for an unknown field, FS_ENOTFOUND for
+** a reference to a record that does not exist.  On failure nothing is written.
 */
 int fs_record_insert(char *out_id, fs_replica *r, const char *entity,
                      const fs_field *fields, size_t nfields);

@@ -9,12 +9,39 @@
 #include "buf.h"
 #include "fieldsync.h"
 
+/* Folds the greatest HLC stored in the database into the clock.  Local
+** HLCs grow with seq, so the last change-log row holds the greatest one;
+** fs_meta 'hlc' keeps it once acknowledged rows are gone. */
+static int sync_clock(fs_capture *cap)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(cap->db,
+	        "SELECT max(coalesce((SELECT hlc FROM fs_change ORDER BY seq DESC "
+	        "LIMIT 1), 0), coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), "
+	        "0))", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fs_hlc__observe(&cap->clock, (uint64_t)sqlite3_column_int64(st, 0));
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static void fn_hlc_next(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	fs_capture *cap = sqlite3_user_data(ctx);
 
 	(void)argc;
 	(void)argv;
+	if (!cap->synced) {
+		if (sync_clock(cap) != SQLITE_OK) {
+			sqlite3_result_error(ctx, "cannot read the change clock", -1);
+			return;
+		}
+		cap->synced = 1;
+	}
 	sqlite3_result_int64(ctx,
 	        (sqlite3_int64)fs_hlc__next(&cap->clock, fs_hlc__wall_ms()));
 }
@@ -37,9 +64,25 @@ static void fn_capturing(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, cap->on);
 }
 
+static int on_commit(void *p)
+{
+	((fs_capture *)p)->synced = 0;
+	return 0;
+}
+
+static void on_rollback(void *p)
+{
+	((fs_capture *)p)->synced = 0;
+}
+
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
 {
 	int rc;
+
+	cap->db = db;
+	cap->synced = 0;
+	sqlite3_commit_hook(db, on_commit, cap);
+	sqlite3_rollback_hook(db, on_rollback, cap);
 
 	rc = sqlite3_create_function(db, "fs_hlc_next", 0, SQLITE_UTF8, cap,
 	                             fn_hlc_next, NULL, NULL);

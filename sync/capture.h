@@ -30,9 +30,18 @@ typedef struct fs_capture {
 	fs_hlc clock;
 	char device[FS_UUID_LEN + 1];
 	int on;
+	sqlite3 *db;
+	/* Whether the clock has been synced with the database in the current
+	** write transaction.  Several processes may write one replica (an app
+	** and its sync service, two CLI calls): the first stamp of every
+	** transaction re-reads the last HLC written, under the write lock, so
+	** no two changes ever share a stamp.  Commit and rollback hooks clear
+	** it. */
+	int synced;
 } fs_capture;
 
-/* Registers fs_hlc_next(), fs_device() and fs_capturing() on db. */
+/* Registers fs_hlc_next(), fs_device() and fs_capturing() on db, and the
+** commit/rollback hooks that keep the clock in step with other writers. */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* (Re)creates the capture triggers of every table; call inside the
 ** transaction that migrated the schema. */
