@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# tools/bench/run.sh -- build and run every benchmark, printing ratios
+# measured side by side in one run.  Usage: tools/bench/run.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tools/run build >/dev/null
+N=${1:-100000}
+echo "== machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== change capture on local writes (tools/bench/capture_bench.c)"
+build/bin/capture_bench "$N" "${TMPDIR:-/tmp}"
