@@ -52,17 +52,28 @@ int fs_csv__read(fs_csv_reader *r)
 		r->started = 1;
 		c = getc(r->f);
 		if (c == 0xEF) {
-			if (getc(r->f) != 0xBB || getc(r->f) != 0xBF) {
-				snprintf(r->err, sizeof(r->err),
-				         "line 1: bad byte-order mark");
-				return -1;
+			int c2 = getc(r->f);
+			int c3 = c2 == 0xBB ? getc(r->f) : EOF;
+
+			if (c2 != 0xBB || c3 != 0xBF) {
+				/* Not a BOM: text starting with U+F000..U+FFFF (or
+				** junk).  Keep the bytes as data of the first field;
+				** the UTF-8 check at the end of the field judges them. */
+				fs_buf_putc(&r->data, (char)0xEF);
+				if (c2 == 0xBB) {
+					fs_buf_putc(&r->data, (char)0xBB);
+					if (c3 != EOF)
+						ungetc(c3, r->f);
+				} else if (c2 != EOF) {
+					ungetc(c2, r->f);
+				}
 			}
 		} else if (c != EOF) {
 			ungetc(c, r->f);
 		}
 	}
 	c = getc(r->f);
-	if (c == EOF)
+	if (c == EOF && r->data.len == 0)
 		return 0;
 	r->offs[0] = 0;
 	for (;; c = getc(r->f)) {
@@ -88,6 +99,12 @@ int fs_csv__read(fs_csv_reader *r)
 			}
 			if (c == '\n')
 				r->next_line++;
+			if (c == '\0') {
+				snprintf(r->err, sizeof(r->err),
+				         "line %lld, field %zu: NUL byte in text",
+				         (long long)r->line, r->nfields + 1);
+				return -1;
+			}
 			if (fs_buf_putc(&r->data, (char)c) < 0)
 				goto too_big;
 			continue;
@@ -113,7 +130,8 @@ int fs_csv__read(fs_csv_reader *r)
 				r->next_line++;
 				return 1;
 			}
-			r->offs[r->nfields] = start;
+			if (r->nfields < FS_CSV_MAX_FIELDS)  /* else end_field() fails next */
+				r->offs[r->nfields] = start;
 			quoted = after_quote = 0;
 			continue;
 		}
@@ -132,6 +150,13 @@ int fs_csv__read(fs_csv_reader *r)
 			}
 			quoted = in_quotes = 1;
 			continue;
+		}
+		if (c == '\0') {
+			/* A NUL would silently cut the field short downstream. */
+			snprintf(r->err, sizeof(r->err),
+			         "line %lld, field %zu: NUL byte in text",
+			         (long long)r->line, r->nfields + 1);
+			return -1;
 		}
 		if (fs_buf_putc(&r->data, (char)c) < 0)
 			goto too_big;

@@ -152,6 +152,8 @@ int fs_value__parse_bool(int *out, const char *s)
 	static const char *no[] = { "0", "false", "no", "off", "n", "f" };
 	size_t i;
 
+	if (!s)
+		return -1;
 	for (i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
 		if (!strcasecmp(s, yes[i])) {
 			*out = 1;
@@ -218,16 +220,24 @@ static int64_t days_from_civil(int y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-static void format_epoch(char *out, int64_t secs)
+static int format_epoch(char *out, int64_t secs)
 {
 	time_t t = (time_t)secs;
 	struct tm tm;
 
 	if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year < -1899) {
 		memcpy(out, "0000-00-00T00:00:00Z", 21);
-		return;
+		return -1;
 	}
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Not strftime("%Y"): glibc does not pad years below 1000.
+	** (The % only tell GCC's -Wformat-truncation the ranges; the values
+	** are already in range.) */
+	snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+	         (unsigned)(tm.tm_year + 1900) % 10000u,
+	         (unsigned)tm.tm_mon % 12u + 1, (unsigned)tm.tm_mday % 32u,
+	         (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u,
+	         (unsigned)tm.tm_sec % 61u);
+	return 0;
 }
 
 int fs_value__norm_timestamp(char *out, const char *s)
@@ -272,11 +282,10 @@ int fs_value__norm_timestamp(char *out, const char *s)
 		ss = 59;
 	secs = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
 	secs -= sign * (oh * 3600 + om * 60);
-	format_epoch(out, secs);
-	return 0;
+	return format_epoch(out, secs);
 }
 
 void fs_value__format_time(char *out, uint64_t ms)
 {
-	format_epoch(out, (int64_t)(ms / 1000));
+	(void)format_epoch(out, (int64_t)(ms / 1000));
 }
