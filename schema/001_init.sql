@@ -45,15 +45,20 @@ CREATE TABLE fs_entity(
 --   op 'I': insert, val = JSON object of the record's fields
 --   op 'U': update of field col, val = JSON-encoded new value
 --   op 'D': delete (tombstone), val NULL
+--   op 'R': a conflict resolved here (rid = conflict id), val = resolution
+-- base is the server-log position this replica had seen when the change
+-- was made: the server uses it to tell a concurrent edit (a conflict) from
+-- an edit made on top of the current value.
 CREATE TABLE fs_change(
   seq    INTEGER PRIMARY KEY,
   tbl    TEXT NOT NULL,
   rid    TEXT NOT NULL,
-  op     TEXT NOT NULL CONSTRAINT "op: one of I, U, D" CHECK (op = 'I' OR op = 'U' OR op = 'D'),
+  op     TEXT NOT NULL CONSTRAINT "op: one of I, U, D, R" CHECK (op = 'I' OR op = 'U' OR op = 'D' OR op = 'R'),
   col    TEXT,
   val    TEXT,
   hlc    INTEGER NOT NULL,
-  device TEXT NOT NULL
+  device TEXT NOT NULL,
+  base   INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE customer(

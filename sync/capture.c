@@ -20,9 +20,11 @@ static int sync_clock(fs_capture *cap)
 	rc = sqlite3_prepare_v2(cap->db,
 	        "SELECT max(coalesce((SELECT hlc FROM fs_change ORDER BY seq DESC "
 	        "LIMIT 1), 0), coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), "
-	        "0))", -1, &st, NULL);
+	        "0)), coalesce((SELECT v FROM fs_meta WHERE k = 'cursor'), 0)",
+	        -1, &st, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		fs_hlc__observe(&cap->clock, (uint64_t)sqlite3_column_int64(st, 0));
+		cap->base = sqlite3_column_int64(st, 1);
 		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(st);
@@ -44,6 +46,17 @@ static void fn_hlc_next(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	}
 	sqlite3_result_int64(ctx,
 	        (sqlite3_int64)fs_hlc__next(&cap->clock, fs_hlc__wall_ms()));
+}
+
+/* The server-log position this replica has seen (read with the clock at
+** the first stamp of each transaction, so it is current). */
+static void fn_base(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	fs_capture *cap = sqlite3_user_data(ctx);
+
+	(void)argc;
+	(void)argv;
+	sqlite3_result_int64(ctx, cap->base);
 }
 
 static void fn_device(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -92,6 +105,9 @@ int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_create_function(db, "fs_capturing", 0, SQLITE_UTF8,
 		                             cap, fn_capturing, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "fs_base", 0, SQLITE_UTF8, cap,
+		                             fn_base, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return fs_err__sqlite(e, db, rc, "registering capture functions");
 	return 0;
@@ -104,12 +120,12 @@ static int build_triggers(fs_buf *b, const fs_table *t)
 	fs_buf_printf(b,
 	        "CREATE TRIGGER \"fs_cap_%s_i\" AFTER INSERT ON \"%s\" "
 	        "WHEN fs_capturing() BEGIN INSERT INTO fs_change"
-	        "(tbl, rid, op, val, hlc, device) VALUES ('%s', new.id, 'I', "
+	        "(tbl, rid, op, val, hlc, device, base) VALUES ('%s', new.id, 'I', "
 	        "json_object(", t->name, t->name, t->name);
 	for (i = 0; i < t->ncols; i++)
 		fs_buf_printf(b, "%s'%s', new.\"%s\"", i ? ", " : "",
 		              t->cols[i].name, t->cols[i].name);
-	fs_buf_puts(b, "), fs_hlc_next(), fs_device()); END;\n");
+	fs_buf_puts(b, "), fs_hlc_next(), fs_device(), fs_base()); END;\n");
 
 	for (i = 0; i < t->ncols; i++) {
 		const char *c = t->cols[i].name;
@@ -117,16 +133,16 @@ static int build_triggers(fs_buf *b, const fs_table *t)
 		        "CREATE TRIGGER \"fs_cap_%s_u_%s\" AFTER UPDATE OF \"%s\" "
 		        "ON \"%s\" WHEN fs_capturing() AND old.\"%s\" IS NOT "
 		        "new.\"%s\" BEGIN INSERT INTO fs_change"
-		        "(tbl, rid, op, col, val, hlc, device) VALUES ('%s', new.id, "
-		        "'U', '%s', json_quote(new.\"%s\"), fs_hlc_next(), "
-		        "fs_device()); END;\n", t->name, c, c, t->name, c, c,
+		        "(tbl, rid, op, col, val, hlc, device, base) VALUES ('%s', "
+		        "new.id, 'U', '%s', json_quote(new.\"%s\"), fs_hlc_next(), "
+		        "fs_device(), fs_base()); END;\n", t->name, c, c, t->name, c, c,
 		        t->name, c, c);
 	}
 	fs_buf_printf(b,
 	        "CREATE TRIGGER \"fs_cap_%s_d\" AFTER DELETE ON \"%s\" "
 	        "WHEN fs_capturing() BEGIN INSERT INTO fs_change"
-	        "(tbl, rid, op, hlc, device) VALUES ('%s', old.id, 'D', "
-	        "fs_hlc_next(), fs_device()); END;\n", t->name, t->name, t->name);
+	        "(tbl, rid, op, hlc, device, base) VALUES ('%s', old.id, 'D', "
+	        "fs_hlc_next(), fs_device(), fs_base()); END;\n", t->name, t->name, t->name);
 	return fs_buf_printf(b,
 	        "CREATE TRIGGER \"fs_cap_%s_id\" BEFORE UPDATE OF id ON \"%s\" "
 	        "WHEN old.id IS NOT new.id BEGIN "

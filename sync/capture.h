@@ -19,6 +19,7 @@
 #ifndef FS_CAPTURE_H
 #define FS_CAPTURE_H
 
+#include <stdint.h>
 #include <sqlite3.h>
 
 #include "err.h"
@@ -38,6 +39,7 @@ typedef struct fs_capture {
 	** no two changes ever share a stamp.  Commit and rollback hooks clear
 	** it. */
 	int synced;
+	int64_t base;  /* server-log position seen (fs_meta 'cursor') */
 } fs_capture;
 
 /* Registers fs_hlc_next(), fs_device() and fs_capturing() on db, and the
