@@ -15,6 +15,7 @@
 #define EXIT_USAGE   2
 #define EXIT_CREDIT  3
 #define EXIT_VERSION 4
+#define EXIT_REJECTED 5   /* sync done, but the server refused changes */
 
 typedef struct cli {
 	const char *db;      /* --db or FIELDSYNC_DB */
@@ -66,6 +67,9 @@ int cmd_init(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_changes(cli *c, int argc, char **argv);
 int cmd_dump(cli *c, int argc, char **argv);
+int cmd_sync(cli *c, int argc, char **argv);
+int cmd_conflicts(cli *c, int argc, char **argv);
+int cmd_rejections(cli *c, int argc, char **argv);
 
 /* Prints a record as JSON (with "lines" and "totals" for quotes/orders)
 ** or human-readably. */

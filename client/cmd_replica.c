@@ -12,15 +12,22 @@
 
 int cmd_init(cli *c, int argc, char **argv)
 {
-	const char *user;
+	const char *user, *server, *enroll;
 	int rc;
 	cli_opts o;
 
 	if (cli_parse(&o, argc, argv, NULL) < 0)
 		return EXIT_USAGE;
 	user = cli_take(&o, "user", NULL);
-	if (o.npos || o.n) {
-		rc = cli_usage("init takes [--user NAME]");
+	server = cli_take(&o, "server", NULL);
+	enroll = cli_take(&o, "enroll", NULL);
+	if (o.npos || o.n || (!server) != (!enroll)) {
+		rc = cli_usage("init takes [--user NAME] [--server HOST:PORT "
+		               "--enroll DIR]");
+		goto done;
+	}
+	if (server && (rc = fs_replica_enroll(c->r, server, enroll)) < 0) {
+		rc = cli_fail(c, rc);
 		goto done;
 	}
 	if (user && (rc = fs_replica_setting_set(c->r, "user", user)) < 0) {

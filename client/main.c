@@ -35,6 +35,14 @@ static const char usage_text[] =
 "  customer copy ID\n"
 "  customer merge KEEP_ID DUPLICATE_ID\n"
 "\n"
+"Sync:\n"
+"  init --server HOST:PORT --enroll DIR   point the replica at a server with\n"
+"                                     the files `fieldsync-admin device enroll` wrote\n"
+"  sync                               push local changes, pull everyone else's\n"
+"  conflicts [--all]                  concurrent edits the server settled\n"
+"  conflicts resolve ID --keep mine|theirs|winner|loser|VALUE\n"
+"  rejections                         local changes the server refused\n"
+"\n"
 "Replica:\n"
 "  init [--user NAME]                 create the replica, set the rep's name\n"
 "  status                             pending changes, device, schema version\n"
@@ -48,7 +56,8 @@ static const char usage_text[] =
 "\n"
 "Field values: money 1234.56, quantity 2.5, percent 13, date 2026-11-22,\n"
 "time 2026-11-22T09:30:00Z, boolean true/false.  Exit codes: 0 ok, 1 error,\n"
-"2 usage, 3 refused by the credit limit, 4 database from a newer version.\n"
+"2 usage, 3 refused by the credit limit, 4 database from a newer version,\n"
+"5 sync finished but the server refused some changes.\n"
 "See docs/cli.md for the details.\n";
 
 struct noun_check {
@@ -89,7 +98,9 @@ static int dispatch(cli *c)
 	if (!strcmp(cmd, "help"))
 		return fputs(usage_text, stdout), EXIT_OK;
 	if (strcmp(cmd, "init") && strcmp(cmd, "status") &&
-	    strcmp(cmd, "changes") && strcmp(cmd, "dump") && !is_noun(cmd))
+	    strcmp(cmd, "changes") && strcmp(cmd, "dump") &&
+	    strcmp(cmd, "sync") && strcmp(cmd, "conflicts") &&
+	    strcmp(cmd, "rejections") && !is_noun(cmd))
 		return cli_usage("unknown command '%s'", cmd);
 	if ((rc = cli_open(c)) != 0)
 		return rc;
@@ -101,6 +112,12 @@ static int dispatch(cli *c)
 		return cmd_changes(c, argc, argv);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(c, argc, argv);
+	if (!strcmp(cmd, "sync"))
+		return cmd_sync(c, argc, argv);
+	if (!strcmp(cmd, "conflicts"))
+		return cmd_conflicts(c, argc, argv);
+	if (!strcmp(cmd, "rejections"))
+		return cmd_rejections(c, argc, argv);
 	if (!strcmp(verb, "import"))
 		return cmd_import(c, cmd, argc - 1, argv + 1);
 	if (!strcmp(verb, "export"))

@@ -125,7 +125,7 @@ int fs_replica__step_done(fs_replica *r, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
-static int exec(fs_replica *r, const char *sql, const char *what)
+int fs_replica__exec(fs_replica *r, const char *sql, const char *what)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
@@ -180,7 +180,7 @@ int fs_replica_begin(fs_replica *r)
 	if (r->explicit_tx)
 		return fs_err__set(&r->err, FS_EINVALID,
 		                   "a transaction is already open");
-	if (exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+	if (fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
 		return r->err.code;
 	r->explicit_tx = 1;
 	return 0;
@@ -190,7 +190,7 @@ int fs_replica_commit(fs_replica *r)
 {
 	if (!r->explicit_tx)
 		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
-	if (exec(r, "COMMIT", "committing") < 0) {
+	if (fs_replica__exec(r, "COMMIT", "committing") < 0) {
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 		r->explicit_tx = 0;
 		return r->err.code;
@@ -204,7 +204,7 @@ int fs_replica_rollback(fs_replica *r)
 	if (!r->explicit_tx)
 		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
 	r->explicit_tx = 0;
-	return exec(r, "ROLLBACK", "rolling back");
+	return fs_replica__exec(r, "ROLLBACK", "rolling back");
 }
 
 static int meta_get(fs_replica *r, const char *k, sqlite3_stmt **hold)
@@ -345,7 +345,7 @@ static int configure(fs_replica *r, int readonly)
 		** batches) from spilling pages into the WAL mid-transaction;
 		** savepoint and statement journals stay in memory instead of
 		** temporary files (multi-statement calls run in savepoints). */
-		if (exec(r, "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY",
+		if (fs_replica__exec(r, "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY",
 		         "configuring") < 0)
 			return r->err.code;
 	}
@@ -361,13 +361,18 @@ static int configure(fs_replica *r, int readonly)
 		        fs_schema__latest());
 	if (readonly)
 		return init_identity(r) < 0 ? r->err.code : 0;
-	if (exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+	if (fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
 		return r->err.code;
 	/* The triggers follow the schema: regenerate them whenever the schema
 	** version they were made for is not the current one (a migration, or a
 	** crash between a migration and this step). */
-	rc = meta_get(r, "capture_version", &st);
-	if (rc >= 0) {
+	rc = r->server ? 0 : meta_get(r, "capture_version", &st);
+	if (r->server) {
+		/* A server never captures: drop any triggers a copied replica
+		** file may carry. */
+		fs_schema empty = { NULL, 0, r->schema.version };
+		rc = fs_capture__install(r->db, &empty, &r->err);
+	} else if (rc >= 0) {
 		int have = rc == 1 ? sqlite3_column_int(st, 0) : 0;
 		rc = 0;
 		if (have != r->schema.version || applied) {
@@ -382,15 +387,15 @@ static int configure(fs_replica *r, int readonly)
 	st = NULL;
 	if (rc == 0)
 		rc = init_identity(r);
-	if (rc == 0 && exec(r, "COMMIT", "committing") < 0)
+	if (rc == 0 && fs_replica__exec(r, "COMMIT", "committing") < 0)
 		rc = r->err.code;
 	if (rc < 0)
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
-int fs_replica_open(fs_replica **out, const char *path,
-                    const fs_open_options *opts)
+static int open_handle(fs_replica **out, const char *path,
+                       const fs_open_options *opts, int server)
 {
 	fs_open_options defaults = FS_OPEN_OPTIONS_INIT;
 	fs_replica *r;
@@ -401,6 +406,7 @@ int fs_replica_open(fs_replica **out, const char *path,
 	*out = r = calloc(1, sizeof(*r));
 	if (!r)
 		return FS_ERROR;
+	r->server = server;
 	if (!path || !*path)
 		return fs_err__set(&r->err, FS_EINVALID,
 		                   "no replica path (use --db PATH or FIELDSYNC_DB)");
@@ -422,6 +428,24 @@ int fs_replica_open(fs_replica **out, const char *path,
 	rc = configure(r, opts->readonly);
 	if (rc < 0 && strncmp(r->err.msg, path, strlen(path)))
 		fs_err__prefix(&r->err, "%s", path);
+	return rc;
+}
+
+int fs_replica_open(fs_replica **out, const char *path,
+                    const fs_open_options *opts)
+{
+	return open_handle(out, path, opts, 0);
+}
+
+int fs_replica__open_server(fs_replica **out, const char *path, int create)
+{
+	fs_open_options o = FS_OPEN_OPTIONS_INIT;
+	int rc;
+
+	o.create = create;
+	rc = open_handle(out, path, &o, 1);
+	if (rc == 0)
+		(*out)->cap.on = 0;
 	return rc;
 }
 

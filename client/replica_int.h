@@ -32,6 +32,7 @@ struct fs_replica {
 	char *path;
 	int explicit_tx;     /* inside fs_replica_begin() */
 	unsigned int sales_flags;  /* FS_ORDER_* of the order call under way */
+	int server;          /* a server's central database: no capture */
 	fs_rand rnd;         /* randomness for ids */
 	fs_stmt_slot stmts[FS_STMT_CACHE];
 	unsigned long stmt_clock;
@@ -90,6 +91,25 @@ int fs_sales__register(fs_replica *r);
 int fs_sales__complete_line(fs_field **out, size_t *nout, char **pool,
                             fs_replica *r, const fs_table *t,
                             const fs_field *fields, size_t n);
+
+/* Applying changes from elsewhere (apply.c). */
+int fs_replica__capture(fs_replica *r, int on);   /* returns the old state */
+int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
+                             const char *rid, const char *json);
+int fs_replica__apply_update(fs_replica *r, const fs_table *t,
+                             const char *rid, const fs_column *c,
+                             const char *json_value);
+int fs_replica__apply_delete(fs_replica *r, const fs_table *t,
+                             const char *rid);
+/* A field's value as JSON (col NULL or "": the whole record as a JSON
+** object).  1 found (*out owned by caller), 0 no such record, <0 error. */
+int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
+                           const char *rid, const char *col);
+/* Opens a server's central database: the same schema, no capture
+** triggers (a server keeps its own log, fs_log). */
+int fs_replica__open_server(fs_replica **out, const char *path, int create);
+/* Runs SQL that returns no rows (several statements allowed). */
+int fs_replica__exec(fs_replica *r, const char *sql, const char *what);
 
 /* Record layer entry points working on resolved tables. */
 int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,

@@ -255,6 +255,60 @@ typedef int (*fs_write_cb)(const char *data, size_t len, void *payload);
 int fs_csv_export(fs_replica *r, const char *entity, fs_write_cb cb,
                   void *payload);
 
+/* ------------------------------------------------------------------ sync */
+
+/* Points the replica at a server with the files `fieldsync-admin device
+** enroll` wrote into dir (ca.crt, device.crt, device.key, device.conf).
+** Pending local changes are kept (they are pushed on the next sync). */
+int fs_replica_enroll(fs_replica *r, const char *server, const char *dir);
+
+typedef struct fs_sync_stats {
+	uint64_t pushed;       /* local changes acknowledged by the server */
+	uint64_t pulled;       /* changes from elsewhere applied here */
+	uint64_t conflicts;    /* new conflicts received */
+	uint64_t rejected;     /* local changes the server refused */
+	uint64_t bytes_out;    /* on the wire, TLS payload */
+	uint64_t bytes_in;
+	int snapshot;          /* 1 if this sync bootstrapped from a snapshot */
+} fs_sync_stats;
+
+/* Progress: phase is "push", "snapshot" or "pull"; total may be 0 when
+** unknown.  A non-zero return cancels the sync (nothing is lost). */
+typedef int (*fs_progress_cb)(const char *phase, uint64_t done,
+                              uint64_t total, void *payload);
+
+#define FS_SYNC_OPTIONS_VERSION 1
+typedef struct fs_sync_options {
+	unsigned int version;
+	int timeout_ms;          /* connect, handshake and each read */
+	unsigned int batch;      /* changes per pushed batch */
+	fs_progress_cb progress;
+	void *payload;
+} fs_sync_options;
+#define FS_SYNC_OPTIONS_INIT { FS_SYNC_OPTIONS_VERSION, 30000, 2000, NULL, NULL }
+
+/*
+** Pushes every pending change, then pulls everything new (a snapshot
+** first, for a replica that never synced).  Each acknowledged batch and
+** each pulled frame is committed locally as it arrives, so a sync cut at
+** any point loses nothing and the next one resumes.  Returns FS_OK;
+** FS_ECONFLICT when the server refused some changes (they are kept in
+** fs_rejection, listed by `fieldsync rejections`, and stats->rejected says
+** how many); FS_EAUTH for certificate problems; FS_ERROR/FS_ETIMEOUT for
+** network failures.
+*/
+int fs_replica_sync(fs_replica *r, fs_sync_stats *stats,
+                    const fs_sync_options *opts);
+
+/* Conflicts recorded by the server, as JSON objects. */
+int fs_conflict_list(fs_replica *r, int all, fs_json_cb cb, void *payload);
+/* Resolves a conflict: keep is "mine", "theirs", "winner", "loser", or a
+** value in text form.  The kept value is written as a new local change and
+** the resolution itself syncs. */
+int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep);
+/* Changes the server refused, as JSON objects. */
+int fs_rejection_list(fs_replica *r, fs_json_cb cb, void *payload);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,36 +1,549 @@
 /*
 ** main.c -- `fieldsyncd`, the Fieldsync server.
 **
-** The sync server (TLS listener, central database, merge) is the next
-** milestone; until then this binary only answers --help and --version and
-** says plainly that it cannot serve yet.
+** Listens for TLS connections (mutual authentication against the company
+** CA of the server directory), runs one thread per connection, and serves
+** the sync protocol (docs/protocol.md) over the central database.
+** Writes are serialised by one mutex: each pushed batch is one
+** transaction, acknowledged only after COMMIT.  SIGTERM or SIGINT stops
+** accepting, lets every connection finish the message it is on, and exits
+** with nothing acknowledged lost.
 */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "fieldsync.h"
+#include "../client/replica_int.h"
+#include "pki.h"
+#include "store.h"
+#include "tls.h"
+#include "wire.h"
 
 static const char usage_text[] =
-"usage: fieldsyncd --dir DIR --listen HOST:PORT\n"
+"usage: fieldsyncd --dir DIR [--listen HOST:PORT] [options]\n"
 "\n"
-"The Fieldsync sync server.  Not implemented yet in this version: it\n"
-"answers --help and --version only.\n";
+"The Fieldsync sync server.  DIR is a server directory made by\n"
+"`fieldsync-admin init --dir DIR` (central database, company CA, server\n"
+"certificate).  Runs in the foreground until SIGTERM.\n"
+"\n"
+"  --listen HOST:PORT        address to listen on (default from DIR/fieldsync.conf,\n"
+"                            else 127.0.0.1:7443); port 0 picks a free port.\n"
+"                            The first line on stdout is 'listening on HOST:PORT'.\n"
+"  --handshake-timeout MS    a client must finish the TLS handshake within MS\n"
+"                            milliseconds (default 10000)\n"
+"  --idle-timeout MS         close a connection silent for MS ms (default 120000)\n"
+"  --max-connections N       refuse connections beyond N at once (default 1024)\n"
+"  --help, --version\n";
+
+/* Set from the signal handler; everything else reads it. */
+static volatile sig_atomic_t stop_requested;
+static int stop_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = 1;
+
+	(void)sig;
+	stop_requested = 1;
+	if (stop_pipe[1] >= 0 && write(stop_pipe[1], &c, 1) < 0) {
+		/* nothing to do: the flag is set */
+	}
+	errno = saved;
+}
+
+typedef struct server {
+	char dir[1024];
+	char db_path[1100];
+	fs_tls_conf *tls;
+	pthread_mutex_t write_lock;
+	pthread_mutex_t count_lock;
+	pthread_cond_t count_cond;
+	int active;
+	int max_conn;
+	int handshake_ms;
+	int idle_ms;
+	unsigned long next_id;
+} server;
+
+typedef struct conn {
+	server *srv;
+	int fd;
+	unsigned long id;
+} conn;
+
+static void logf_(unsigned long id, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void logf_(unsigned long id, const char *fmt, ...)
+{
+	char ts[32], line[1200];
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ldZ conn %lu: ", ts,
+	             now.tv_nsec / 1000000, id);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+static int tls_read(void *ctx, void *buf, size_t n, fs_err *e)
+{
+	return fs_tls__read(ctx, buf, n, e);
+}
+
+static int tls_write(void *ctx, const void *buf, size_t n, fs_err *e)
+{
+	return fs_tls__write(ctx, buf, n, e);
+}
+
+static void send_error(fs_stream *s, int code, const char *msg)
+{
+	fs_buf b = FS_BUF_INIT;
+	fs_err e;
+
+	fs_wr__uv(&b, (uint64_t)(code < 0 ? -code : code));
+	fs_wr__str(&b, msg);
+	fs_wire__send(s, FS_MSG_ERROR, &b, 0, &e);
+	fs_buf_free(&b);
+}
+
+/* Serves one authenticated connection until BYE, an error or shutdown. */
+static void serve(conn *c, fs_tls *t, fs_replica *r, const fs_peer *peer)
+{
+	fs_stream s = { tls_read, tls_write, t, 0, 0 };
+	fs_buf in = FS_BUF_INIT, out = FS_BUF_INIT;
+	int type, rc, hello = 0;
+	uint64_t pushed = 0, pulled = 0;
+	fs_err e;
+
+	fs_buf_init(&in, FS_FRAME_RAW_MAX + 1);
+	while (!stop_requested) {
+		fs_rd rd;
+
+		if ((rc = fs_wire__recv(&s, &type, &in, &e)) < 0) {
+			if (rc == FS_ECORRUPT) {
+				logf_(c->id, "closing: malformed frame: %s", e.msg);
+				send_error(&s, rc, e.msg);
+			} else if (strcmp(e.msg, "connection closed")) {
+				logf_(c->id, "closing: %s", e.msg);
+			}
+			break;
+		}
+		fs_rd__init(&rd, &in);
+		if (!hello && type != FS_MSG_HELLO) {
+			logf_(c->id, "closing: first message is type %d, not HELLO",
+			      type);
+			send_error(&s, FS_EINVALID, "HELLO expected");
+			break;
+		}
+		if (type == FS_MSG_HELLO) {
+			uint64_t proto, schema, cursor;
+			const char *client;
+
+			if ((rc = fs_rd__uv(&rd, &proto, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &schema, &e)) < 0 ||
+			    (rc = fs_rd__str(&rd, &client, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &cursor, &e)) < 0) {
+				logf_(c->id, "closing: malformed HELLO: %s", e.msg);
+				send_error(&s, rc, e.msg);
+				break;
+			}
+			if (proto != FS_PROTO_VERSION) {
+				char m[128];
+				snprintf(m, sizeof(m), "protocol %llu not supported "
+				         "(server speaks %d)", (unsigned long long)proto,
+				         FS_PROTO_VERSION);
+				logf_(c->id, "closing: %s", m);
+				send_error(&s, FS_EVERSION, m);
+				break;
+			}
+			if ((int)schema > fs_replica_schema_version(r) ||
+			    (int)schema < fs_replica_schema_version(r) - 1) {
+				char m[200];
+				snprintf(m, sizeof(m), "client schema %llu is not served "
+				         "(server schema %d serves %d and %d)%s",
+				         (unsigned long long)schema,
+				         fs_replica_schema_version(r),
+				         fs_replica_schema_version(r) - 1,
+				         fs_replica_schema_version(r),
+				         (int)schema > fs_replica_schema_version(r)
+				                 ? ": upgrade the server"
+				                 : ": update the app");
+				logf_(c->id, "closing: %s", m);
+				send_error(&s, FS_EVERSION, m);
+				break;
+			}
+			hello = 1;
+			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
+			      client ? client : "?", peer->device, peer->user,
+			      (unsigned long long)cursor);
+			fs_buf_clear(&out);
+			fs_wr__uv(&out, FS_PROTO_VERSION);
+			fs_wr__uv(&out, (uint64_t)fs_replica_schema_version(r));
+			fs_wr__str(&out, peer->user);
+			fs_wr__str(&out, peer->role);
+			fs_wr__str(&out, peer->device);
+			fs_wr__uv(&out, fs_store__max_hlc(r));
+			if ((rc = fs_wire__send(&s, FS_MSG_WELCOME, &out, 0, &e)) < 0)
+				break;
+			continue;
+		}
+		if (type == FS_MSG_PUSH) {
+			const char *batch;
+			uint64_t count;
+
+			if ((rc = fs_rd__str(&rd, &batch, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &count, &e)) < 0) {
+				logf_(c->id, "closing: malformed PUSH: %s", e.msg);
+				send_error(&s, rc, e.msg);
+				break;
+			}
+			pthread_mutex_lock(&c->srv->write_lock);
+			rc = fs_store__push(r, peer, batch, &rd, count, &out);
+			pthread_mutex_unlock(&c->srv->write_lock);
+			if (rc < 0) {
+				logf_(c->id, "closing: batch %s refused: %s",
+				      batch ? batch : "?", fs_replica_errmsg(r));
+				send_error(&s, rc, fs_replica_errmsg(r));
+				break;
+			}
+			pushed += count;
+			if ((rc = fs_wire__send(&s, FS_MSG_ACK, &out, 1, &e)) < 0) {
+				logf_(c->id, "closing: sending ACK: %s", e.msg);
+				break;
+			}
+			continue;
+		}
+		if (type == FS_MSG_PULL) {
+			uint64_t cursor, max, snap, snap_seq;
+			const char *stbl, *srid;
+
+			if ((rc = fs_rd__uv(&rd, &cursor, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &max, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &snap, &e)) < 0 ||
+			    (rc = fs_rd__str(&rd, &stbl, &e)) < 0 ||
+			    (rc = fs_rd__str(&rd, &srid, &e)) < 0 ||
+			    (rc = fs_rd__uv(&rd, &snap_seq, &e)) < 0 ||
+			    (rc = fs_rd__end(&rd, &e)) < 0) {
+				logf_(c->id, "closing: malformed PULL: %s", e.msg);
+				send_error(&s, rc, e.msg);
+				break;
+			}
+			if (snap)
+				rc = fs_store__snapshot(r, peer, stbl, srid, snap_seq, max,
+				                        &out);
+			else
+				rc = fs_store__pull(r, peer, cursor, max, &out);
+			if (rc < 0) {
+				logf_(c->id, "closing: pull failed: %s",
+				      fs_replica_errmsg(r));
+				send_error(&s, rc, fs_replica_errmsg(r));
+				break;
+			}
+			pulled++;
+			if ((rc = fs_wire__send(&s, FS_MSG_CHANGES, &out, 1, &e)) < 0) {
+				logf_(c->id, "closing: sending changes: %s", e.msg);
+				break;
+			}
+			continue;
+		}
+		if (type == FS_MSG_BYE) {
+			fs_buf_clear(&out);
+			fs_wire__send(&s, FS_MSG_BYE, &out, 0, &e);
+			break;
+		}
+		logf_(c->id, "closing: unexpected message type %d", type);
+		send_error(&s, FS_EINVALID, "unexpected message");
+		break;
+	}
+	logf_(c->id, "done: %llu entries pushed, %llu pulls, %llu bytes in, "
+	      "%llu bytes out", (unsigned long long)pushed,
+	      (unsigned long long)pulled, (unsigned long long)s.bytes_in,
+	      (unsigned long long)s.bytes_out);
+	fs_buf_free(&in);
+	fs_buf_free(&out);
+}
+
+static void *conn_main(void *arg)
+{
+	conn *c = arg;
+	server *srv = c->srv;
+	fs_tls *t = NULL;
+	fs_replica *r = NULL;
+	fs_peer peer;
+	char cn[128], ou[128], serial[64];
+	fs_err e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	rc = fs_tls__accept(&t, srv->tls, c->fd, srv->handshake_ms, &e);
+	if (rc < 0) {
+		logf_(c->id, "refused during handshake: %s", e.msg);
+		goto done;
+	}
+	fs_tls__set_timeout(t, srv->idle_ms);
+	fs_tls__peer(t, cn, sizeof(cn), ou, sizeof(ou), serial, sizeof(serial));
+	if ((rc = fs_replica__open_server(&r, srv->db_path, 0)) < 0) {
+		logf_(c->id, "cannot open the database: %s", fs_replica_errmsg(r));
+		goto done;
+	}
+	if ((rc = fs_store__auth(r, &peer, cn, serial)) < 0) {
+		fs_stream s = { tls_read, tls_write, t, 0, 0 };
+		logf_(c->id, "refused: %s", fs_replica_errmsg(r));
+		send_error(&s, rc, fs_replica_errmsg(r));
+		goto done;
+	}
+	logf_(c->id, "authenticated device %s (user %s, role %s, %s)",
+	      peer.device, peer.user, peer.role, fs_tls__suite(t));
+	serve(c, t, r, &peer);
+done:
+	fs_replica_close(r);
+	fs_tls__close(t);
+	pthread_mutex_lock(&srv->count_lock);
+	srv->active--;
+	pthread_cond_broadcast(&srv->count_cond);
+	pthread_mutex_unlock(&srv->count_lock);
+	free(c);
+	return NULL;
+}
+
+static int read_conf(char *listen, size_t size, const char *dir)
+{
+	char path[1100], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/fieldsync.conf", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *k = line, *v = strchr(line, '=');
+		if (*k == '#' || !v)
+			continue;
+		*v++ = '\0';
+		k[strcspn(k, " \t")] = '\0';
+		v += strspn(v, " \t");
+		v[strcspn(v, " \t\r\n")] = '\0';
+		if (!strcmp(k, "listen"))
+			snprintf(listen, size, "%s", v);
+	}
+	fclose(f);
+	return 0;
+}
+
+static int parse_ms(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v <= 0 || v > 86400000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	int i;
+	server srv;
+	const char *dir = NULL, *listen_arg = NULL;
+	char listen[300] = "127.0.0.1:7443", host[256], port[16];
+	char *ca = NULL, *cert = NULL, *key = NULL, path[1200];
+	fs_replica *r = NULL;
+	struct sigaction sa;
+	fs_err e;
+	int lfd = -1, bound = 0, i, rc = 1;
 
+	memset(&srv, 0, sizeof(srv));
+	memset(&e, 0, sizeof(e));
+	srv.max_conn = 1024;
+	srv.handshake_ms = 10000;
+	srv.idle_ms = 120000;
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
 			return 0;
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("fieldsyncd %s\n", FS_VERSION);
+		} else if (!strcmp(a, "--version")) {
+			printf("fieldsyncd %s (protocol %d, schema %d)\n", FS_VERSION,
+			       FS_PROTO_VERSION, fs_schema_version_latest());
 			return 0;
+		} else if (!v) {
+			fprintf(stderr, "fieldsyncd: %s needs a value (see --help)\n", a);
+			return 2;
+		} else if (!strcmp(a, "--dir")) {
+			dir = v;
+		} else if (!strcmp(a, "--listen")) {
+			listen_arg = v;
+		} else if (!strcmp(a, "--handshake-timeout")) {
+			if (parse_ms(v, &srv.handshake_ms) < 0)
+				return fprintf(stderr, "fieldsyncd: bad --handshake-timeout "
+				               "'%s'\n", v), 2;
+		} else if (!strcmp(a, "--idle-timeout")) {
+			if (parse_ms(v, &srv.idle_ms) < 0)
+				return fprintf(stderr, "fieldsyncd: bad --idle-timeout "
+				               "'%s'\n", v), 2;
+		} else if (!strcmp(a, "--max-connections")) {
+			if (parse_ms(v, &srv.max_conn) < 0)
+				return fprintf(stderr, "fieldsyncd: bad --max-connections "
+				               "'%s'\n", v), 2;
+		} else {
+			fprintf(stderr, "fieldsyncd: unknown option '%s' (see --help)\n",
+			        a);
+			return 2;
 		}
+		i++;
 	}
-	fputs("fieldsyncd: the sync server is not implemented in this version\n",
-	      stderr);
-	return 1;
+	if (!dir) {
+		fprintf(stderr, "fieldsyncd: --dir DIR is required (see --help)\n");
+		return 2;
+	}
+	snprintf(srv.dir, sizeof(srv.dir), "%s", dir);
+	snprintf(srv.db_path, sizeof(srv.db_path), "%s/server.db", dir);
+	read_conf(listen, sizeof(listen), dir);
+	if (listen_arg)
+		snprintf(listen, sizeof(listen), "%s", listen_arg);
+	{
+		char *colon = strrchr(listen, ':');
+		if (!colon || colon == listen || !colon[1] ||
+		    (size_t)(colon - listen) >= sizeof(host) ||
+		    strlen(colon + 1) >= sizeof(port)) {
+			fprintf(stderr, "fieldsyncd: --listen wants HOST:PORT, not '%s'\n",
+			        listen);
+			return 2;
+		}
+		memcpy(host, listen, (size_t)(colon - listen));
+		host[colon - listen] = '\0';
+		snprintf(port, sizeof(port), "%s", colon + 1);
+	}
+	/* The database must exist and migrate cleanly before we listen. */
+	if (fs_replica__open_server(&r, srv.db_path, 0) < 0) {
+		fprintf(stderr, "fieldsyncd: %s (is %s a server directory? see "
+		        "fieldsync-admin init)\n", fs_replica_errmsg(r), dir);
+		goto done;
+	}
+	fs_replica_close(r);
+	r = NULL;
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	if (fs_pki__read_file(&ca, path, &e) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/server.crt", dir);
+	if (fs_pki__read_file(&cert, path, &e) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/server.key", dir);
+	if (fs_pki__read_file(&key, path, &e) < 0)
+		goto fail;
+	if (fs_tls_conf__new(&srv.tls, 1, ca, cert, key, &e) < 0)
+		goto fail;
+	if (pipe(stop_pipe) < 0) {
+		perror("fieldsyncd: pipe");
+		goto done;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (fs_tls__listen(&lfd, &bound, host, port, &e) < 0)
+		goto fail;
+	pthread_mutex_init(&srv.write_lock, NULL);
+	pthread_mutex_init(&srv.count_lock, NULL);
+	pthread_cond_init(&srv.count_cond, NULL);
+	printf("listening on %s:%d\n", host, bound);
+	fflush(stdout);
+	while (!stop_requested) {
+		struct pollfd pfd[2] = { { lfd, POLLIN, 0 }, { stop_pipe[0], POLLIN, 0 } };
+		pthread_attr_t attr;
+		pthread_t th;
+		conn *c;
+		int fd;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("fieldsyncd: poll");
+			break;
+		}
+		if (stop_requested || !(pfd[0].revents & POLLIN))
+			continue;
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pthread_mutex_lock(&srv.count_lock);
+		if (srv.active >= srv.max_conn) {
+			pthread_mutex_unlock(&srv.count_lock);
+			logf_(0, "refusing a connection: %d already open", srv.max_conn);
+			close(fd);
+			continue;
+		}
+		srv.active++;
+		pthread_mutex_unlock(&srv.count_lock);
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			pthread_mutex_lock(&srv.count_lock);
+			srv.active--;
+			pthread_mutex_unlock(&srv.count_lock);
+			continue;
+		}
+		c->srv = &srv;
+		c->fd = fd;
+		c->id = ++srv.next_id;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		if (pthread_create(&th, &attr, conn_main, c) != 0) {
+			logf_(c->id, "cannot start a thread");
+			close(fd);
+			free(c);
+			pthread_mutex_lock(&srv.count_lock);
+			srv.active--;
+			pthread_mutex_unlock(&srv.count_lock);
+		}
+		pthread_attr_destroy(&attr);
+	}
+	close(lfd);
+	lfd = -1;
+	/* Let connections finish the message they are on (an ACK is sent only
+	** after COMMIT, so whatever is cut short was never acknowledged). */
+	logf_(0, "shutting down: waiting for %d connection(s)", srv.active);
+	pthread_mutex_lock(&srv.count_lock);
+	while (srv.active > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;   /* idle connections are not waited for */
+		if (pthread_cond_timedwait(&srv.count_cond, &srv.count_lock,
+		                           &until) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&srv.count_lock);
+	logf_(0, "stopped");
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "fieldsyncd: %s\n", e.msg);
+done:
+	if (lfd >= 0)
+		close(lfd);
+	fs_replica_close(r);
+	fs_tls_conf__free(srv.tls);
+	free(ca);
+	free(cert);
+	free(key);
+	return rc;
 }

@@ -1,36 +1,439 @@
 /*
-** main.c -- `fieldsync-admin`, the administration and report tool.
+** main.c -- `fieldsync-admin`, administration of a server directory:
+** creating it (central database, company CA, server certificate, config),
+** users, device enrolment and revocation, and the server's dump.
 **
-** Server administration (init, users, devices, dump, reports) arrives with
-** the server; until then this binary answers --help and --version and says
-** plainly that it has nothing to administer yet.
+** A server directory:
+**   server.db        central database (schema/ migrations, WAL)
+**   ca.crt, ca.key   the company CA (key 0600): signs server and devices
+**   server.crt/.key  the server's identity, for the names given at init
+**   fieldsync.conf   settings (listen = HOST:PORT)
+** An enrolment directory (device enroll --out DIR2), for one device:
+**   ca.crt, device.crt, device.key (0600), device.conf (user, device id)
 */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "fieldsync.h"
+#include "../../client/replica_int.h"
+#include "pki.h"
+#include "uuid.h"
 
 static const char usage_text[] =
 "usage: fieldsync-admin --dir DIR COMMAND [ARGS...]\n"
 "\n"
-"Administration of a Fieldsync server directory.  Not implemented yet in\n"
-"this version: it answers --help and --version only.\n";
+"  init [--org NAME] [--listen HOST:PORT] [--host NAME]...\n"
+"        create DIR: central database, company CA, server certificate for\n"
+"        127.0.0.1, localhost and every --host, config (listen address)\n"
+"  user add NAME --role rep|manager|office|admin [--region R]\n"
+"  user list [--json]\n"
+"  device enroll USER --out DIR2\n"
+"        issue a device certificate bound to USER; DIR2 receives what the\n"
+"        client needs: fieldsync init --server HOST:PORT --enroll DIR2\n"
+"  device list [--json]\n"
+"  device revoke DEVICE_ID     refuse that device from now on\n"
+"  dump                        every live record, exactly as `fieldsync dump`\n"
+"\n"
+"DIR may also come from the environment variable FIELDSYNC_DIR.\n"
+"Exit codes: 0 ok, 1 error, 2 usage.\n";
 
-int main(int argc, char **argv)
+static int usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "fieldsync-admin: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see fieldsync-admin --help)\n");
+	return 2;
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "fieldsync-admin: ");
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int open_db(fs_replica **r, const char *dir, int create)
+{
+	char path[1200];
+
+	snprintf(path, sizeof(path), "%s/server.db", dir);
+	if (!create && access(path, F_OK) != 0)
+		return fail("%s is not a server directory (no server.db; run "
+		            "fieldsync-admin --dir %s init)", dir, dir);
+	if (fs_replica__open_server(r, path, create) < 0)
+		return fail("%s%s", fs_replica_errmsg(*r), "");
+	return 0;
+}
+
+static const char *opt(int argc, char **argv, const char *name)
 {
 	int i;
 
+	for (i = 0; i + 1 < argc; i++)
+		if (!strcmp(argv[i], name))
+			return argv[i + 1];
+	return NULL;
+}
+
+static int has_flag(int argc, char **argv, const char *name)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return 1;
+	return 0;
+}
+
+static int write_pem(const char *dir, const char *name, const char *text,
+                     int mode)
+{
+	char path[1200];
+	fs_err e;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (fs_pki__write_file(path, text, mode, &e) < 0)
+		return fail("%s%s", e.msg, "");
+	return 0;
+}
+
+static int cmd_init(const char *dir, int argc, char **argv)
+{
+	const char *org = opt(argc, argv, "--org");
+	const char *listen = opt(argc, argv, "--listen");
+	const char *san[34];
+	fs_pki_cert ca, srv;
+	fs_replica *r = NULL;
+	char path[1200], conf[600];
+	fs_err e;
+	int i, n = 0, rc = 1;
+
+	memset(&e, 0, sizeof(e));
+	memset(&ca, 0, sizeof(ca));
+	memset(&srv, 0, sizeof(srv));
+	snprintf(path, sizeof(path), "%s/server.db", dir);
+	if (access(path, F_OK) == 0)
+		return fail("%s already holds a server (server.db exists); "
+		            "refusing to overwrite it%s", dir, "");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fail("cannot create %s: %s", dir, strerror(errno));
+	san[n++] = "127.0.0.1";
+	san[n++] = "localhost";
+	for (i = 0; i + 1 < argc && n < 33; i++)
+		if (!strcmp(argv[i], "--host"))
+			san[n++] = argv[++i];
+	san[n] = NULL;
+	if (fs_pki__ca_create(&ca, org ? org : "Fieldsync", &e) < 0 ||
+	    fs_pki__issue(&srv, ca.cert_pem, ca.key_pem, FS_PKI_SERVER,
+	                  "fieldsyncd", "server", san, -300,
+	                  5LL * 365 * 86400, &e) < 0) {
+		rc = fail("%s%s", e.msg, "");
+		goto done;
+	}
+	if (write_pem(dir, "ca.key", ca.key_pem, 0600) ||
+	    write_pem(dir, "ca.crt", ca.cert_pem, 0644) ||
+	    write_pem(dir, "server.key", srv.key_pem, 0600) ||
+	    write_pem(dir, "server.crt", srv.cert_pem, 0644))
+		goto done;
+	snprintf(conf, sizeof(conf),
+	         "# Fieldsync server settings (fieldsyncd --dir reads this).\n"
+	         "listen = %s\n", listen ? listen : "127.0.0.1:7443");
+	if (write_pem(dir, "fieldsync.conf", conf, 0644))
+		goto done;
+	if (open_db(&r, dir, 1))
+		goto done;
+	printf("server directory %s ready: central database, company CA, "
+	       "server certificate for", dir);
+	for (i = 0; i < n; i++)
+		printf(" %s", san[i]);
+	printf("\n");
+	rc = 0;
+done:
+	fs_replica_close(r);
+	fs_pki__cert_free(&ca);
+	fs_pki__cert_free(&srv);
+	return rc;
+}
+
+static int cmd_user(const char *dir, int argc, char **argv)
+{
+	fs_replica *r = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = 1, json = has_flag(argc, argv, "--json");
+
+	if (argc < 1)
+		return usage("user needs add or list%s", "");
+	if (open_db(&r, dir, 0))
+		return 1;
+	if (!strcmp(argv[0], "add")) {
+		const char *role = opt(argc, argv, "--role");
+		const char *region = opt(argc, argv, "--region");
+		char now[24];
+
+		if (argc < 2 || argv[1][0] == '-' || !role) {
+			rc = usage("user add NAME --role rep|manager|office|admin "
+			           "[--region R]%s", "");
+			goto done;
+		}
+		fs_replica__now(now);
+		if (fs_replica__prepare(&st, r,
+		        "INSERT INTO fs_user(name, role, region, created_at) "
+		        "VALUES (?, ?, ?, ?)") < 0)
+			goto sqlfail;
+		sqlite3_bind_text(st, 1, argv[1], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+		if (region)
+			sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			const char *m = sqlite3_errmsg(r->db);
+			if (strstr(m, "UNIQUE"))
+				rc = fail("user %s already exists%s", argv[1], "");
+			else if (strstr(m, "role"))
+				rc = fail("role must be rep, manager, office or admin, "
+				          "not '%s'%s", role, "");
+			else
+				rc = fail("%s%s", m, "");
+			goto done;
+		}
+		printf("user %s added (%s%s%s)\n", argv[1], role,
+		       region ? ", region " : "", region ? region : "");
+		rc = 0;
+	} else if (!strcmp(argv[0], "list")) {
+		int first = 1;
+		if (fs_replica__prepare(&st, r,
+		        "SELECT name, role, coalesce(region, ''), created_at, "
+		        "json_object('name', name, 'role', role, 'region', region, "
+		        "'created_at', created_at) FROM fs_user ORDER BY name") < 0)
+			goto sqlfail;
+		if (json)
+			printf("[");
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (json)
+				printf("%s%s", first ? "" : ",\n", sqlite3_column_text(st, 4));
+			else
+				printf("%-20s %-8s %s\n", sqlite3_column_text(st, 0),
+				       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+			first = 0;
+		}
+		if (json)
+			printf("]\n");
+		rc = 0;
+	} else {
+		rc = usage("user: unknown verb '%s'", argv[0]);
+	}
+	goto done;
+sqlfail:
+	rc = fail("%s%s", fs_replica_errmsg(r), "");
+done:
+	fs_replica__finish(r, st);
+	fs_replica_close(r);
+	return rc;
+}
+
+static int cmd_device(const char *dir, int argc, char **argv)
+{
+	fs_replica *r = NULL;
+	sqlite3_stmt *st = NULL;
+	fs_pki_cert dev;
+	char *ca_crt = NULL, *ca_key = NULL, path[1200];
+	int rc = 1, json = has_flag(argc, argv, "--json");
+	fs_err e;
+
+	memset(&e, 0, sizeof(e));
+	memset(&dev, 0, sizeof(dev));
+	if (argc < 1)
+		return usage("device needs enroll, list or revoke%s", "");
+	if (open_db(&r, dir, 0))
+		return 1;
+	if (!strcmp(argv[0], "enroll")) {
+		const char *out = opt(argc, argv, "--out");
+		char id[FS_UUID_LEN + 1], now[24], conf[600];
+		const char *user = argc >= 2 ? argv[1] : NULL;
+
+		if (!user || user[0] == '-' || !out) {
+			rc = usage("device enroll USER --out DIR2%s", "");
+			goto done;
+		}
+		if (fs_replica__prepare(&st, r,
+		        "SELECT 1 FROM fs_user WHERE name = ?") < 0)
+			goto sqlfail;
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			rc = fail("no user %s (add it first: fieldsync-admin user add "
+			          "%s --role rep)", user, user);
+			goto done;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		snprintf(path, sizeof(path), "%s/ca.crt", dir);
+		if (fs_pki__read_file(&ca_crt, path, &e) < 0)
+			goto efail;
+		snprintf(path, sizeof(path), "%s/ca.key", dir);
+		if (fs_pki__read_file(&ca_key, path, &e) < 0)
+			goto efail;
+		if (fs_uuid__v7(id, fs_hlc__wall_ms(), NULL) < 0) {
+			rc = fail("no system randomness%s%s", "", "");
+			goto done;
+		}
+		if (fs_pki__issue(&dev, ca_crt, ca_key, FS_PKI_CLIENT, id, user,
+		                  NULL, -300, 3LL * 365 * 86400, &e) < 0)
+			goto efail;
+		if (mkdir(out, 0700) < 0 && errno != EEXIST) {
+			rc = fail("cannot create %s: %s", out, strerror(errno));
+			goto done;
+		}
+		snprintf(conf, sizeof(conf), "user = %s\ndevice = %s\n", user, id);
+		if (write_pem(out, "ca.crt", ca_crt, 0644) ||
+		    write_pem(out, "device.crt", dev.cert_pem, 0644) ||
+		    write_pem(out, "device.key", dev.key_pem, 0600) ||
+		    write_pem(out, "device.conf", conf, 0644))
+			goto done;
+		fs_replica__now(now);
+		if (fs_replica__prepare(&st, r,
+		        "INSERT INTO fs_device(id, user, serial, created_at) "
+		        "VALUES (?, ?, ?, ?)") < 0)
+			goto sqlfail;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, dev.serial, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+		printf("device %s enrolled for %s; give %s to the device:\n"
+		       "  fieldsync init --server HOST:PORT --enroll %s\n", id, user,
+		       out, out);
+		rc = 0;
+	} else if (!strcmp(argv[0], "list")) {
+		int first = 1;
+		if (fs_replica__prepare(&st, r,
+		        "SELECT id, user, serial, created_at, coalesce(revoked_at, ''), "
+		        "json_object('id', id, 'user', user, 'serial', serial, "
+		        "'created_at', created_at, 'revoked_at', revoked_at) "
+		        "FROM fs_device ORDER BY user, created_at") < 0)
+			goto sqlfail;
+		if (json)
+			printf("[");
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (json)
+				printf("%s%s", first ? "" : ",\n", sqlite3_column_text(st, 5));
+			else
+				printf("%s  %-16s %s%s\n", sqlite3_column_text(st, 0),
+				       sqlite3_column_text(st, 1), sqlite3_column_text(st, 3),
+				       *sqlite3_column_text(st, 4) ? "  REVOKED" : "");
+			first = 0;
+		}
+		if (json)
+			printf("]\n");
+		rc = 0;
+	} else if (!strcmp(argv[0], "revoke")) {
+		char now[24];
+		if (argc < 2) {
+			rc = usage("device revoke DEVICE_ID%s", "");
+			goto done;
+		}
+		fs_replica__now(now);
+		if (fs_replica__prepare(&st, r,
+		        "UPDATE fs_device SET revoked_at = ? WHERE id = ? "
+		        "AND revoked_at IS NULL") < 0)
+			goto sqlfail;
+		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, argv[1], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlfail;
+		if (sqlite3_changes(r->db) == 0) {
+			rc = fail("no active device %s%s", argv[1], "");
+			goto done;
+		}
+		printf("device %s revoked: its connections are refused from now on\n",
+		       argv[1]);
+		rc = 0;
+	} else {
+		rc = usage("device: unknown verb '%s'", argv[0]);
+	}
+	goto done;
+efail:
+	rc = fail("%s%s", e.msg, "");
+	goto done;
+sqlfail:
+	rc = fail("%s%s", sqlite3_errmsg(r->db), "");
+done:
+	fs_replica__finish(r, st);
+	fs_replica_close(r);
+	fs_pki__cert_free(&dev);
+	free(ca_crt);
+	free(ca_key);
+	return rc;
+}
+
+static int print_line(const char *json, void *payload)
+{
+	(void)payload;
+	return puts(json) < 0 ? -1 : 0;
+}
+
+static int cmd_dump(const char *dir)
+{
+	fs_replica *r = NULL;
+	int rc;
+
+	if (open_db(&r, dir, 0))
+		return 1;
+	rc = fs_replica_dump(r, print_line, NULL);
+	if (rc < 0)
+		fail("%s%s", fs_replica_errmsg(r), "");
+	fs_replica_close(r);
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = getenv("FIELDSYNC_DIR");
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int i, n = 0, rc;
+
+	if (!rest)
+		return fail("out of memory%s%s", "", "");
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(usage_text, stdout);
+			free(rest);
 			return 0;
-		}
-		if (!strcmp(argv[i], "--version")) {
-			printf("fieldsync-admin %s\n", FS_VERSION);
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("fieldsync-admin %s (schema %d)\n", FS_VERSION,
+			       fs_schema_version_latest());
+			free(rest);
 			return 0;
+		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
+			dir = argv[++i];
+		} else {
+			rest[n++] = argv[i];
 		}
 	}
-	fputs("fieldsync-admin: server administration is not implemented in "
-	      "this version\n", stderr);
-	return 1;
+	if (n == 0) {
+		fputs(usage_text, stderr);
+		free(rest);
+		return 2;
+	}
+	if (!dir || !*dir) {
+		free(rest);
+		return usage("no server directory: give --dir DIR%s", "");
+	}
+	if (!strcmp(rest[0], "init"))
+		rc = cmd_init(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "user"))
+		rc = cmd_user(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "device"))
+		rc = cmd_device(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "dump"))
+		rc = n == 1 ? cmd_dump(dir) : usage("dump takes no argument%s", "");
+	else
+		rc = usage("unknown command '%s'", rest[0]);
+	free(rest);
+	return rc;
 }

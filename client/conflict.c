@@ -1,0 +1,236 @@
+/*
+** conflict.c -- conflicts and rejections on the client: listing them and
+** resolving a conflict.
+**
+** A conflict arrives from the server (it detected it) with both sides'
+** values, authors and clocks.  Resolving writes the kept value as a new
+** local change (a newer HLC, so it wins everywhere once synced) and queues
+** an 'R' change that marks the conflict resolved on the server and, from
+** there, on every replica.
+*/
+#include "replica_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static int list_json(fs_replica *r, const char *sql, fs_json_cb cb,
+                     void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop = cb((const char *)sqlite3_column_text(st, 0), payload);
+		if (stop) {
+			fs_replica__finish(r, st);
+			return stop;
+		}
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "listing");
+	return 0;
+}
+
+int fs_conflict_list(fs_replica *r, int all, fs_json_cb cb, void *payload)
+{
+	return list_json(r, all
+	        ? "SELECT json_object('id', id, 'table', tbl, 'record', rid, "
+	          "'field', col, 'reason', reason, 'winner_value', json(winner_value), "
+	          "'winner_author', winner_author, 'winner_device', winner_device, "
+	          "'winner_hlc', winner_hlc, 'loser_value', json(loser_value), "
+	          "'loser_author', loser_author, 'loser_device', loser_device, "
+	          "'loser_hlc', loser_hlc, 'created_at', created_at, "
+	          "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
+	          "'resolution', json(resolution)) FROM fs_conflict ORDER BY id"
+	        : "SELECT json_object('id', id, 'table', tbl, 'record', rid, "
+	          "'field', col, 'reason', reason, 'winner_value', json(winner_value), "
+	          "'winner_author', winner_author, 'winner_device', winner_device, "
+	          "'winner_hlc', winner_hlc, 'loser_value', json(loser_value), "
+	          "'loser_author', loser_author, 'loser_device', loser_device, "
+	          "'loser_hlc', loser_hlc, 'created_at', created_at, "
+	          "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
+	          "'resolution', json(resolution)) FROM fs_conflict "
+	          "WHERE resolved_at IS NULL ORDER BY id", cb, payload);
+}
+
+int fs_rejection_list(fs_replica *r, fs_json_cb cb, void *payload)
+{
+	return list_json(r,
+	        "SELECT json_object('id', id, 'seq', seq, 'table', tbl, "
+	        "'record', rid, 'op', op, 'field', col, 'value', json(val), "
+	        "'hlc', hlc, 'reason', reason, 'created_at', created_at) "
+	        "FROM fs_rejection ORDER BY id", cb, payload);
+}
+
+/* The JSON value to keep for a conflict, per 'keep'. */
+static int kept_value(char **out, fs_replica *r, int64_t id, const char *keep,
+                      const fs_table **tp, char *rid, char *col)
+{
+	sqlite3_stmt *st = NULL;
+	char mine[64] = "", wdev[64], ldev[64], *v = NULL;
+	const char *wval, *lval;
+	int rc, side = 0;   /* 1 winner, 2 loser, 3 literal */
+
+	*out = NULL;
+	{
+		char *d = NULL;
+		if (fs_replica_setting_get(&d, r, "server_device") == 0 && d)
+			snprintf(mine, sizeof(mine), "%s", d);
+		fs_free(d);
+		fs_err__clear(&r->err);
+	}
+	if (fs_replica__prepare(&st, r,
+	        "SELECT tbl, rid, col, winner_value, winner_device, loser_value, "
+	        "loser_device, resolved_at FROM fs_conflict WHERE id = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		fs_replica__finish(r, st);
+		return rc == SQLITE_DONE
+		       ? fs_err__set(&r->err, FS_ENOTFOUND, "no conflict %lld",
+		                     (long long)id)
+		       : fs_err__sqlite(&r->err, r->db, rc, "reading a conflict");
+	}
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+		fs_replica__finish(r, st);
+		return fs_err__set(&r->err, FS_EINVALID,
+		                   "conflict %lld is already resolved", (long long)id);
+	}
+	*tp = fs_schema__table(&r->schema, (const char *)sqlite3_column_text(st, 0));
+	snprintf(rid, 64, "%s", (const char *)sqlite3_column_text(st, 1));
+	snprintf(col, 128, "%s", (const char *)sqlite3_column_text(st, 2));
+	wval = (const char *)sqlite3_column_text(st, 3);
+	snprintf(wdev, sizeof(wdev), "%s", (const char *)sqlite3_column_text(st, 4));
+	lval = (const char *)sqlite3_column_text(st, 5);
+	snprintf(ldev, sizeof(ldev), "%s", (const char *)sqlite3_column_text(st, 6));
+	if (!strcmp(keep, "winner") || !strcmp(keep, "theirs"))
+		side = 1;
+	else if (!strcmp(keep, "loser"))
+		side = 2;
+	else if (!strcmp(keep, "mine"))
+		side = !strcmp(ldev, mine) ? 2 : !strcmp(wdev, mine) ? 1 : 0;
+	else
+		side = 3;
+	if (!strcmp(keep, "theirs"))
+		side = !strcmp(wdev, mine) ? 2 : !strcmp(ldev, mine) ? 1 : 0;
+	if (side == 0) {
+		fs_replica__finish(r, st);
+		return fs_err__set(&r->err, FS_EINVALID,
+		                   "neither side of conflict %lld was made on this "
+		                   "device: use --keep winner, loser or a value",
+		                   (long long)id);
+	}
+	if (side == 1 || side == 2) {
+		const char *s = side == 1 ? wval : lval;
+		v = strdup(s ? s : "null");
+		if (!v) {
+			fs_replica__finish(r, st);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+	}
+	fs_replica__finish(r, st);
+	if (!*tp)
+		return fs_err__set(&r->err, FS_ENOTFOUND,
+		                   "conflict %lld is about an unknown table",
+		                   (long long)id);
+	*out = v;   /* NULL for a literal: the caller converts it */
+	return side;
+}
+
+int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
+{
+	const fs_table *t = NULL;
+	char rid[64], col[128], *val = NULL, idtext[32];
+	sqlite3_stmt *st = NULL;
+	int rc, side;
+
+	if (!keep || !*keep)
+		return fs_err__set(&r->err, FS_EINVALID,
+		                   "--keep mine|theirs|winner|loser|VALUE");
+	if ((rc = fs_replica__tx_begin(r)) < 0)
+		return rc;
+	if ((side = kept_value(&val, r, id, keep, &t, rid, col)) < 0) {
+		rc = side;
+		goto done;
+	}
+	if (!col[0]) {
+		/* A whole record (created or edited after a delete): the delete
+		** stands; its values stay visible in the conflict. */
+		if (side == 3 || (side == 2 && strcmp(keep, "theirs"))) {
+			rc = fs_err__set(&r->err, FS_EINVALID,
+			        "conflict %lld is about a deleted %s: the delete stands "
+			        "(keep winner, or re-create the record from the kept "
+			        "values)", (long long)id, t->noun);
+			goto done;
+		}
+	} else if (fs_replica__exists(r, t->name, rid) == 1) {
+		if (side == 3) {
+			/* A value typed by the user: validated like any edit, then
+			** read back in stored form for the resolution record. */
+			fs_field f = { col, keep };
+			rc = fs_record__update(r, t, rid, &f, 1);
+			if (rc == 0 && (rc = fs_replica__field_json(&val, r, t, rid,
+			                                            col)) > 0)
+				rc = 0;
+		} else {
+			const fs_column *c = fs_schema__column(t, col);
+			char sql[256];
+			if (!c) {
+				rc = fs_err__set(&r->err, FS_ENOTFOUND, "%s has no field '%s'",
+				                 t->noun, col);
+				goto done;
+			}
+			/* Captured: the kept value becomes a new change with a new
+			** HLC, so it wins everywhere (unless it already is the value). */
+			snprintf(sql, sizeof(sql),
+			         "UPDATE \"%s\" SET \"%s\" = json_extract(?1, '$') "
+			         "WHERE id = ?2", t->name, col);
+			if ((rc = fs_replica__prepare(&st, r, sql)) == 0) {
+				sqlite3_bind_text(st, 1, val, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+				rc = fs_replica__step_done(r, st, "keeping a value");
+				fs_replica__finish(r, st);
+			}
+		}
+		if (rc < 0)
+			goto done;
+	}
+	/* The resolution itself syncs. */
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	if ((rc = fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_change(tbl, rid, op, val, hlc, device, base) "
+	        "VALUES ('fs_conflict', ?1, 'R', ?2, fs_hlc_next(), fs_device(), "
+	        "fs_base())")) < 0)
+		goto done;
+	sqlite3_bind_text(st, 1, idtext, -1, SQLITE_STATIC);
+	if (val)
+		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 2, keep, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "queueing the resolution");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		goto done;
+	if ((rc = fs_replica__prepare(&st, r,
+	        "UPDATE fs_conflict SET resolved_at = strftime('%Y-%m-%dT%H:%M:%SZ'), "
+	        "resolved_by = coalesce((SELECT v FROM fs_meta WHERE k = 'user'), "
+	        "'me'), resolution = ?2 WHERE id = ?1")) < 0)
+		goto done;
+	sqlite3_bind_int64(st, 1, id);
+	if (val)
+		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 2, keep, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "resolving");
+	fs_replica__finish(r, st);
+done:
+	free(val);
+	return fs_replica__tx_end(r, rc);
+}

@@ -1,0 +1,895 @@
+/*
+** store.c -- merging pushed changes into the central database.
+**
+** The rules (docs/protocol.md, "Merge"):
+**  - Every field holds the version (hlc, device) that wrote it; a creation
+**    versions all fields at once (fs_clock col ''), a delete is a
+**    tombstone (col '*').  Versions compare by hlc, then device id bytes.
+**  - An update wins when its version is greater than the field's.  Equal
+**    versions are the same change seen again: nothing happens, which makes
+**    every batch idempotent.
+**  - Concurrent or not: an entry carries the server-log position its
+**    author had seen (base).  If the field's current version was logged
+**    after that, by another device, the two edits were concurrent: the
+**    loser (whichever version is smaller) is kept in fs_conflict, exactly
+**    once (unique on field and losing version), and announced in the log.
+**  - Delete wins.  An edit of a deleted record is not applied but kept as
+**    a conflict ('record deleted'); deleting a record keeps the concurrent
+**    edits it overrides the same way.  Nothing is silently dropped.
+**  - The author of every change is the user of the device whose
+**    certificate authenticated the connection; the payload's device and
+**    author are ignored.
+** The ACK tells the client, for every entry that did not win, the current
+** winning version ("corrections"), so the client converges at once.
+*/
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../client/replica_int.h"
+#include "json.h"
+#include "uuid.h"
+#include "value.h"
+
+typedef struct clockv {
+	int found;
+	int64_t hlc;
+	char device[64];
+	int64_t seq;
+} clockv;
+
+typedef struct push_ctx {
+	fs_replica *r;
+	const fs_peer *p;
+	fs_buf *corr;        /* correction entries */
+	uint64_t ncorr;
+	fs_buf *rej;         /* (index, reason) pairs */
+	uint64_t nrej;
+	uint64_t applied;
+	uint64_t conflicts;
+	uint64_t max_hlc;
+	char now[24];
+} push_ctx;
+
+int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
+                   const char *serial)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (fs_replica__prepare(&st, r,
+	        "SELECT d.user, u.role, coalesce(u.region, ''), d.serial, "
+	        "d.revoked_at FROM fs_device d JOIN fs_user u ON u.name = d.user "
+	        "WHERE d.id = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, cn, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		fs_replica__finish(r, st);
+		if (rc != SQLITE_DONE)
+			return fs_err__sqlite(&r->err, r->db, rc, "looking up a device");
+		return fs_err__set(&r->err, FS_EAUTH, "unknown device %s", cn);
+	}
+	if (strcmp((const char *)sqlite3_column_text(st, 3), serial)) {
+		fs_replica__finish(r, st);
+		return fs_err__set(&r->err, FS_EAUTH,
+		                   "device %s: certificate serial %s is not the one "
+		                   "issued", cn, serial);
+	}
+	if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+		fs_err__set(&r->err, FS_EAUTH, "device %s was revoked at %s", cn,
+		            (const char *)sqlite3_column_text(st, 4));
+		fs_replica__finish(r, st);
+		return FS_EAUTH;
+	}
+	snprintf(out->device, sizeof(out->device), "%s", cn);
+	snprintf(out->user, sizeof(out->user), "%s",
+	         (const char *)sqlite3_column_text(st, 0));
+	snprintf(out->role, sizeof(out->role), "%s",
+	         (const char *)sqlite3_column_text(st, 1));
+	snprintf(out->region, sizeof(out->region), "%s",
+	         (const char *)sqlite3_column_text(st, 2));
+	fs_replica__finish(r, st);
+	return 0;
+}
+
+static int clock_get(clockv *out, fs_replica *r, const char *tbl,
+                     const char *rid, const char *col)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (fs_replica__prepare(&st, r,
+	        "SELECT hlc, device, seq FROM fs_clock "
+	        "WHERE tbl = ? AND rid = ? AND col = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, col, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->found = 1;
+		out->hlc = sqlite3_column_int64(st, 0);
+		snprintf(out->device, sizeof(out->device), "%s",
+		         (const char *)sqlite3_column_text(st, 1));
+		out->seq = sqlite3_column_int64(st, 2);
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading a clock");
+	return 0;
+}
+
+static int clock_put(fs_replica *r, const char *tbl, const char *rid,
+                     const char *col, int64_t hlc, const char *device,
+                     int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, seq) "
+	        "VALUES (?, ?, ?, ?, ?, ?)") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, col, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, hlc);
+	sqlite3_bind_text(st, 5, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, seq);
+	rc = fs_replica__step_done(r, st, "writing a clock");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
+/* Appends to fs_log; *seq receives the new position. */
+static int log_add(int64_t *seq, fs_replica *r, const char *tbl,
+                   const char *rid, char op, const char *col,
+                   const char *val, int64_t hlc, const char *device,
+                   const char *author)
+{
+	sqlite3_stmt *st = NULL;
+	char ops[2] = { op, 0 };
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author) "
+	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ops, -1, SQLITE_STATIC);
+	if (col)
+		sqlite3_bind_text(st, 4, col, -1, SQLITE_STATIC);
+	if (val)
+		sqlite3_bind_text(st, 5, val, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, hlc);
+	sqlite3_bind_text(st, 7, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, author, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "writing the change log");
+	fs_replica__finish(r, st);
+	*seq = sqlite3_last_insert_rowid(r->db);
+	return rc;
+}
+
+static const char *author_of(fs_replica *r, const char *device, char *buf,
+                             size_t size)
+{
+	sqlite3_stmt *st = NULL;
+
+	snprintf(buf, size, "%s", device);
+	if (fs_replica__prepare(&st, r,
+	        "SELECT user FROM fs_device WHERE id = ?") == 0) {
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(buf, size, "%s",
+			         (const char *)sqlite3_column_text(st, 0));
+	}
+	fs_replica__finish(r, st);
+	return buf;
+}
+
+/* Version order: hlc, then device id bytes.  Returns <0, 0, >0. */
+static int vcmp(int64_t h1, const char *d1, int64_t h2, const char *d2)
+{
+	if (h1 != h2)
+		return h1 < h2 ? -1 : 1;
+	return strcmp(d1, d2);
+}
+
+/* Records a conflict once and announces it in the log. */
+static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
+                        const char *col, const char *reason,
+                        const char *wval, int64_t whlc, const char *wdev,
+                        const char *lval, int64_t lhlc, const char *ldev)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	char wauth[128], lauth[128];
+	int64_t id, seq;
+	int rc;
+
+	author_of(r, wdev, wauth, sizeof(wauth));
+	author_of(r, ldev, lauth, sizeof(lauth));
+	if (fs_replica__prepare(&st, r,
+	        "INSERT OR IGNORE INTO fs_conflict(tbl, rid, col, reason, "
+	        "winner_value, winner_hlc, winner_device, winner_author, "
+	        "loser_value, loser_hlc, loser_device, loser_author, created_at) "
+	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, col, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	if (wval)
+		sqlite3_bind_text(st, 5, wval, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, whlc);
+	sqlite3_bind_text(st, 7, wdev, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, wauth, -1, SQLITE_STATIC);
+	if (lval)
+		sqlite3_bind_text(st, 9, lval, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, lhlc);
+	sqlite3_bind_text(st, 11, ldev, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, lauth, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, x->now, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a conflict");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(r->db) == 0)
+		return 0;   /* already recorded: a replayed batch */
+	id = sqlite3_last_insert_rowid(r->db);
+	x->conflicts++;
+	/* Announce it: the log entry carries the whole conflict as JSON. */
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author) "
+	        "SELECT tbl, CAST(id AS TEXT), 'C', col, json_object('id', id, "
+	        "'table', tbl, 'record', rid, 'field', col, 'reason', reason, "
+	        "'winner_value', winner_value, 'winner_hlc', winner_hlc, "
+	        "'winner_device', winner_device, 'winner_author', winner_author, "
+	        "'loser_value', loser_value, 'loser_hlc', loser_hlc, "
+	        "'loser_device', loser_device, 'loser_author', loser_author, "
+	        "'created_at', created_at), max(winner_hlc, loser_hlc), '', '' "
+	        "FROM fs_conflict WHERE id = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, id);
+	rc = fs_replica__step_done(r, st, "announcing a conflict");
+	fs_replica__finish(r, st);
+	(void)seq;
+	return rc;
+}
+
+static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs_wr__uv(x->rej, index);
+	fs_wr__str(x->rej, msg);
+	x->nrej++;
+	return 0;
+}
+
+/* Tells the client the current winner of a field (or the tombstone). */
+static int correct(push_ctx *x, const fs_table *t, const char *rid,
+                   const char *col)
+{
+	fs_replica *r = x->r;
+	clockv tomb, c;
+	fs_entry en;
+	char *val = NULL;
+	int rc;
+
+	memset(&en, 0, sizeof(en));
+	en.tbl = t->name;
+	en.rid = rid;
+	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
+		return rc;
+	if (tomb.found) {
+		en.op = 'D';
+		en.hlc = (uint64_t)tomb.hlc;
+		en.device = tomb.device;
+		en.seq = (uint64_t)tomb.seq;
+	} else {
+		if ((rc = clock_get(&c, r, t->name, rid, col ? col : "")) < 0)
+			return rc;
+		if (!c.found && col &&
+		    (rc = clock_get(&c, r, t->name, rid, "")) < 0)
+			return rc;
+		if ((rc = fs_replica__field_json(&val, r, t, rid, col)) < 0)
+			return rc;
+		if (rc == 0)
+			return 0;   /* nothing to correct with */
+		en.op = col ? 'U' : 'I';
+		en.col = col;
+		en.val = val;
+		en.hlc = (uint64_t)c.hlc;
+		en.device = c.device;
+		en.seq = (uint64_t)c.seq;
+	}
+	fs_wr__entry(x->corr, &en);
+	x->ncorr++;
+	free(val);
+	return 0;
+}
+
+/* One field version arriving: the heart of the merge. */
+static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
+                       const char *rid, const fs_column *c, const char *val,
+                       int64_t hlc, int64_t base)
+{
+	fs_replica *r = x->r;
+	const char *dev = x->p->device;
+	clockv cur, tomb;
+	char *old = NULL;
+	int64_t seq;
+	int rc, cmp, concurrent;
+
+	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
+		return rc;
+	if (tomb.found) {
+		/* Delete wins; the edit is kept as a conflict. */
+		rc = conflict_add(x, t->name, rid, c->name, "record deleted", NULL,
+		                  tomb.hlc, tomb.device, val, hlc, dev);
+		return rc < 0 ? rc : correct(x, t, rid, c->name);
+	}
+	if ((rc = clock_get(&cur, r, t->name, rid, c->name)) < 0)
+		return rc;
+	if (!cur.found && (rc = clock_get(&cur, r, t->name, rid, "")) < 0)
+		return rc;
+	if (!cur.found)
+		return reject(x, idx, "%s %s does not exist on the server", t->noun,
+		              rid);
+	cmp = vcmp(hlc, dev, cur.hlc, cur.device);
+	if (cmp == 0)
+		return 0;   /* the same change again */
+	concurrent = cur.seq > base && strcmp(cur.device, dev) != 0;
+	if (concurrent &&
+	    (rc = fs_replica__field_json(&old, r, t, rid, c->name)) < 0)
+		return rc;
+	if (cmp > 0) {
+		if ((rc = fs_replica__apply_update(r, t, rid, c, val)) < 0) {
+			free(old);
+			if (rc == FS_EINVALID || (r->err.msg[0] && strstr(r->err.msg,
+			                                            "constraint")))
+				return reject(x, idx, "%s", r->err.msg);
+			return rc;
+		}
+		if ((rc = log_add(&seq, r, t->name, rid, 'U', c->name, val, hlc,
+		                  dev, x->p->user)) < 0 ||
+		    (rc = clock_put(r, t->name, rid, c->name, hlc, dev, seq)) < 0) {
+			free(old);
+			return rc;
+		}
+		x->applied++;
+		if (concurrent)
+			rc = conflict_add(x, t->name, rid, c->name, "concurrent edit",
+			                  val, hlc, dev, old, cur.hlc, cur.device);
+	} else {
+		/* The incoming version loses.  Sequential-but-older cannot come
+		** from a correct client (its clock observed the current version);
+		** keep it as a conflict all the same rather than drop it. */
+		if (!old && (rc = fs_replica__field_json(&old, r, t, rid,
+		                                         c->name)) < 0)
+			return rc;
+		rc = conflict_add(x, t->name, rid, c->name, "concurrent edit", old,
+		                  cur.hlc, cur.device, val, hlc, dev);
+		if (rc == 0)
+			rc = correct(x, t, rid, c->name);
+	}
+	free(old);
+	return rc;
+}
+
+static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
+                        const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	const char *dev = x->p->device;
+	clockv rec, tomb;
+	sqlite3_stmt *each = NULL;
+	int64_t seq;
+	int rc;
+
+	if (!fs_uuid__valid(en->rid))
+		return reject(x, idx, "%s id '%s' is not a UUID", t->noun, en->rid);
+	if ((rc = clock_get(&tomb, r, t->name, en->rid, "*")) < 0)
+		return rc;
+	if (tomb.found) {
+		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
+		                  tomb.hlc, tomb.device, en->val, (int64_t)en->hlc,
+		                  dev);
+		return rc < 0 ? rc : correct(x, t, en->rid, NULL);
+	}
+	if ((rc = clock_get(&rec, r, t->name, en->rid, "")) < 0)
+		return rc;
+	if (!rec.found) {
+		if ((rc = fs_replica__apply_insert(r, t, en->rid, en->val)) < 0) {
+			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
+				return reject(x, idx, "%s", r->err.msg);
+			return rc;
+		}
+		if ((rc = log_add(&seq, r, t->name, en->rid, 'I', NULL, en->val,
+		                  (int64_t)en->hlc, dev, x->p->user)) < 0)
+			return rc;
+		x->applied++;
+		return clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev, seq);
+	}
+	if (rec.hlc == (int64_t)en->hlc && !strcmp(rec.device, dev))
+		return 0;   /* the same creation again */
+	/* The id exists already (a creation seen twice through another path):
+	** take it field by field under the normal rules. */
+	if (fs_replica__prepare(&each, r,
+	        "SELECT key, json_quote(value) FROM json_each(?1) "
+	        "WHERE json_type(?1) = 'object'") < 0)
+		return r->err.code;
+	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
+		const fs_column *c = fs_schema__column(t,
+		        (const char *)sqlite3_column_text(each, 0));
+		char *v;
+		if (!c)
+			continue;
+		v = strdup((const char *)sqlite3_column_text(each, 1));
+		if (!v) {
+			fs_replica__finish(r, each);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+		rc = merge_field(x, idx, t, en->rid, c, v, (int64_t)en->hlc,
+		                 (int64_t)en->seq);
+		free(v);
+		if (rc < 0) {
+			fs_replica__finish(r, each);
+			return rc;
+		}
+	}
+	fs_replica__finish(r, each);
+	return 0;
+}
+
+static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	const char *dev = x->p->device;
+	sqlite3_stmt *st = NULL;
+	clockv tomb;
+	int64_t seq;
+	int rc;
+
+	if ((rc = clock_get(&tomb, r, t->name, en->rid, "*")) < 0)
+		return rc;
+	if (tomb.found)
+		return 0;
+	/* Edits the deleting device had not seen are overridden: keep them. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT col, hlc, device FROM fs_clock WHERE tbl = ? AND rid = ? "
+	        "AND col NOT IN ('', '*') AND seq > ? AND device <> ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)en->seq);
+	sqlite3_bind_text(st, 4, dev, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char col[128], ldev[64], *old = NULL;
+		int64_t lhlc = sqlite3_column_int64(st, 1);
+
+		snprintf(col, sizeof(col), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(ldev, sizeof(ldev), "%s", (const char *)sqlite3_column_text(st, 2));
+		if ((rc = fs_replica__field_json(&old, r, t, en->rid, col)) < 0)
+			break;
+		rc = conflict_add(x, t->name, en->rid, col, "record deleted", NULL,
+		                  (int64_t)en->hlc, dev, old, lhlc, ldev);
+		free(old);
+		if (rc < 0)
+			break;
+	}
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_replica__apply_delete(r, t, en->rid)) < 0 ||
+	    (rc = log_add(&seq, r, t->name, en->rid, 'D', NULL, NULL,
+	                  (int64_t)en->hlc, dev, x->p->user)) < 0)
+		return rc;
+	x->applied++;
+	return clock_put(r, t->name, en->rid, "*", (int64_t)en->hlc, dev, seq);
+}
+
+static int merge_resolve(push_ctx *x, const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int64_t seq;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "UPDATE fs_conflict SET resolved_at = ?, resolved_by = ?, "
+	        "resolution = ? WHERE id = ? AND resolved_at IS NULL") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, x->now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, x->p->user, -1, SQLITE_STATIC);
+	if (en->val)
+		sqlite3_bind_text(st, 3, en->val, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, en->rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "resolving a conflict");
+	fs_replica__finish(r, st);
+	if (rc < 0 || sqlite3_changes(r->db) == 0)
+		return rc;
+	x->applied++;
+	return log_add(&seq, r, "fs_conflict", en->rid, 'R', NULL, en->val,
+	               (int64_t)en->hlc, x->p->device, x->p->user);
+}
+
+static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
+{
+	const fs_table *t;
+
+	if (en->op == 'R')
+		return merge_resolve(x, en);
+	t = fs_schema__table(&x->r->schema, en->tbl);
+	if (!t || strcmp(t->name, en->tbl))
+		return reject(x, idx, "unknown table '%s'", en->tbl);
+	switch (en->op) {
+	case 'I':
+		return merge_insert(x, idx, t, en);
+	case 'U': {
+		const fs_column *c = fs_schema__column(t, en->col);
+		if (!c)
+			return reject(x, idx, "%s has no field '%s'", t->noun, en->col);
+		return merge_field(x, idx, t, en->rid, c, en->val, (int64_t)en->hlc,
+		                   (int64_t)en->seq);
+	}
+	case 'D':
+		return merge_delete(x, t, en);
+	default:
+		return reject(x, idx, "op '%c' cannot be pushed", en->op);
+	}
+}
+
+int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
+                   fs_rd *rd, uint64_t count, fs_buf *ack)
+{
+	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	push_ctx x;
+	uint64_t i;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.r = r;
+	x.p = p;
+	x.corr = &corr;
+	x.rej = &rej;
+	fs_replica__now(x.now);
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0)
+		return rc;
+	for (i = 0; i < count; i++) {
+		fs_entry en;
+		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
+			goto fail;
+		/* A savepoint per entry: a refused entry leaves no trace. */
+		if ((rc = fs_replica__tx_begin(r)) < 0)
+			goto fail;
+		if (en.hlc > x.max_hlc)
+			x.max_hlc = en.hlc;
+		rc = merge_entry(&x, i, &en);
+		if ((rc = fs_replica__tx_end(r, rc)) < 0)
+			goto fail;
+	}
+	if ((rc = fs_rd__end(rd, &r->err)) < 0)
+		goto fail;
+	if (fs_replica__prepare(&st, r,
+	        "INSERT OR IGNORE INTO fs_batch(device, batch_id, entries, "
+	        "received_at) VALUES (?, ?, ?, ?)") < 0) {
+		rc = r->err.code;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, p->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, batch_id ? batch_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)count);
+	sqlite3_bind_text(st, 4, x.now, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a batch");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		goto fail;
+	/* The greatest clock seen, for WELCOME (clients observe it). */
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_meta(k, v) VALUES ('hlc', ?) ON CONFLICT(k) "
+	        "DO UPDATE SET v = max(v, excluded.v)") < 0) {
+		rc = r->err.code;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)x.max_hlc);
+	rc = fs_replica__step_done(r, st, "recording the clock");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		goto fail;
+	/* Acknowledge only what is durable: the ACK is built after COMMIT. */
+	if ((rc = fs_replica__exec(r, "COMMIT", "committing a batch")) < 0)
+		goto fail;
+	fs_buf_clear(ack);
+	fs_wr__str(ack, batch_id);
+	fs_wr__uv(ack, x.applied);
+	fs_wr__uv(ack, x.conflicts);
+	fs_wr__uv(ack, x.nrej);
+	if (rej.len)
+		fs_buf_put(ack, rej.ptr, rej.len);
+	fs_wr__uv(ack, x.ncorr);
+	if (corr.len)
+		fs_buf_put(ack, corr.ptr, corr.len);
+	fs_buf_free(&corr);
+	fs_buf_free(&rej);
+	if (ack->failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory building an ack");
+	return 0;
+fail:
+	{
+		fs_err keep = r->err;
+		fs_replica__exec(r, "ROLLBACK", "rolling back a batch");
+		r->err = keep;
+	}
+	fs_buf_free(&corr);
+	fs_buf_free(&rej);
+	return rc;
+}
+
+/* The creation's JSON without the fields updated after log position seq;
+** *out NULL when nothing was updated since. */
+static int strip_superseded(char **out, fs_replica *r, const char *tbl,
+                            const char *rid, const char *json, int64_t seq)
+{
+	sqlite3_stmt *st = NULL, *rm = NULL;
+	char *cur = NULL;
+	int rc;
+
+	*out = NULL;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT col FROM fs_clock WHERE tbl = ? AND rid = ? AND "
+	        "col NOT IN ('', '*') AND seq > ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char path[160];
+		snprintf(path, sizeof(path), "$.\"%s\"",
+		         (const char *)sqlite3_column_text(st, 0));
+		if (fs_replica__prepare(&rm, r, "SELECT json_remove(?, ?)") < 0) {
+			rc = r->err.code;
+			break;
+		}
+		sqlite3_bind_text(rm, 1, cur ? cur : json, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(rm, 2, path, -1, SQLITE_STATIC);
+		if (sqlite3_step(rm) == SQLITE_ROW) {
+			char *next = strdup((const char *)sqlite3_column_text(rm, 0));
+			free(cur);
+			cur = next;
+		}
+		fs_replica__finish(r, rm);
+		rm = NULL;
+		if (!cur) {
+			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+			break;
+		}
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE) {
+		free(cur);
+		return rc < 0 ? rc : fs_err__sqlite(&r->err, r->db, rc, "pulling");
+	}
+	*out = cur;
+	return 0;
+}
+
+int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
+                   uint64_t max, fs_buf *out)
+{
+	sqlite3_stmt *st = NULL;
+	fs_buf entries = FS_BUF_INIT;
+	uint64_t n = 0, last = cursor, rows = 0;
+	int rc, more = 0;
+
+	if (max == 0 || max > 10000)
+		max = 10000;
+	/* Only what is still current: an update superseded by a later one is
+	** not sent (applying it would overwrite the newer value, and the
+	** newer one may be the puller's own, which is not sent back).  The
+	** log is scanned by seq; 'live' says whether a field update is still
+	** its field's winner. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT l.seq, l.tbl, l.rid, l.op, l.col, l.val, l.hlc, l.device, "
+	        "l.author, (l.op <> 'U' OR l.seq = (SELECT c.seq FROM fs_clock c "
+	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)) "
+	        "FROM fs_log l WHERE l.seq > ? ORDER BY l.seq LIMIT ?") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, (int64_t)cursor);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fs_entry en;
+		const char *dev = (const char *)sqlite3_column_text(st, 7);
+		char *val = NULL;
+
+		rows++;
+		last = (uint64_t)sqlite3_column_int64(st, 0);
+		memset(&en, 0, sizeof(en));
+		en.op = ((const char *)sqlite3_column_text(st, 3))[0];
+		/* A device does not need its own changes back (conflict and
+		** resolution announcements it does), nor superseded updates. */
+		if ((!strcmp(dev, p->device) && en.op != 'C') ||
+		    !sqlite3_column_int(st, 9))
+			continue;
+		en.seq = last;
+		en.tbl = (const char *)sqlite3_column_text(st, 1);
+		en.rid = (const char *)sqlite3_column_text(st, 2);
+		en.col = (const char *)sqlite3_column_text(st, 4);
+		en.val = (const char *)sqlite3_column_text(st, 5);
+		en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
+		en.device = dev;
+		en.author = (const char *)sqlite3_column_text(st, 8);
+		if (en.op == 'I') {
+			/* A creation carries every field; leave out those updated
+			** since, which follow (or are the puller's own). */
+			if ((rc = strip_superseded(&val, r, en.tbl, en.rid, en.val,
+			                           (int64_t)last)) < 0) {
+				fs_replica__finish(r, st);
+				fs_buf_free(&entries);
+				return rc;
+			}
+			if (val)
+				en.val = val;
+		}
+		fs_wr__entry(&entries, &en);
+		free(val);
+		n++;
+		if (entries.len > FS_FRAME_RAW_MAX / 4) {
+			more = 1;
+			break;
+		}
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_buf_free(&entries);
+		return fs_err__sqlite(&r->err, r->db, rc, "reading the change log");
+	}
+	if (rows == max)
+		more = 1;
+	fs_buf_clear(out);
+	fs_wr__uv(out, last);
+	fs_wr__uv(out, (uint64_t)more);
+	fs_wr__uv(out, 0);          /* not a snapshot */
+	fs_wr__str(out, NULL);
+	fs_wr__str(out, NULL);
+	fs_wr__uv(out, 0);
+	fs_wr__uv(out, n);
+	if (entries.len)
+		fs_buf_put(out, entries.ptr, entries.len);
+	fs_buf_free(&entries);
+	if (out->failed || entries.failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	return 0;
+}
+
+int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
+                       const char *rid, uint64_t snap_seq, uint64_t max,
+                       fs_buf *out)
+{
+	fs_buf entries = FS_BUF_INIT, sql = FS_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0;
+	size_t ti, i;
+	int rc, more = 0, started = 0;
+	char last_tbl[64] = "", last_rid[64] = "";
+
+	(void)p;
+	if (max == 0 || max > 20000)
+		max = 20000;
+	if ((rc = fs_replica__exec(r, "BEGIN", "starting a snapshot")) < 0)
+		return rc;
+	if (snap_seq == 0) {
+		if (fs_replica__prepare(&st, r,
+		        "SELECT coalesce(max(seq), 0) FROM fs_log") < 0)
+			goto fail;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			snap_seq = (uint64_t)sqlite3_column_int64(st, 0);
+		fs_replica__finish(r, st);
+		st = NULL;
+	}
+	/* Tables in fs_entity order (parents first), records in id order. */
+	for (ti = 0; ti < r->schema.ntables && !more; ti++) {
+		const fs_table *t = &r->schema.tables[ti];
+
+		if (!started) {
+			if (tbl && *tbl && strcmp(tbl, t->name))
+				continue;
+			started = 1;
+		} else {
+			rid = NULL;
+		}
+		fs_buf_clear(&sql);
+		fs_buf_puts(&sql, "SELECT id, json_object(");
+		for (i = 0; i < t->ncols; i++)
+			fs_buf_printf(&sql, "%s'%s', \"%s\"", i ? ", " : "",
+			              t->cols[i].name, t->cols[i].name);
+		fs_buf_printf(&sql, ") FROM \"%s\" WHERE id > ? ORDER BY id LIMIT ?",
+		              t->name);
+		if (sql.failed) {
+			fs_err__set(&r->err, FS_ERROR, "out of memory");
+			goto fail;
+		}
+		if (fs_replica__prepare(&st, r, sql.ptr) < 0)
+			goto fail;
+		sqlite3_bind_text(st, 1, rid ? rid : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)(max - n + 1));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fs_entry en;
+
+			if (n == max) {
+				more = 1;
+				break;
+			}
+			memset(&en, 0, sizeof(en));
+			en.op = 'I';
+			en.tbl = t->name;
+			en.rid = (const char *)sqlite3_column_text(st, 0);
+			en.val = (const char *)sqlite3_column_text(st, 1);
+			fs_wr__entry(&entries, &en);
+			snprintf(last_tbl, sizeof(last_tbl), "%s", t->name);
+			snprintf(last_rid, sizeof(last_rid), "%s", en.rid);
+			n++;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			fs_err__sqlite(&r->err, r->db, rc, "reading a snapshot");
+			goto fail;
+		}
+	}
+	fs_replica__exec(r, "COMMIT", "ending a snapshot");
+	fs_buf_clear(out);
+	fs_wr__uv(out, snap_seq);
+	fs_wr__uv(out, (uint64_t)more);
+	fs_wr__uv(out, 1);
+	fs_wr__str(out, more ? last_tbl : NULL);
+	fs_wr__str(out, more ? last_rid : NULL);
+	fs_wr__uv(out, snap_seq);
+	fs_wr__uv(out, n);
+	if (entries.len)
+		fs_buf_put(out, entries.ptr, entries.len);
+	fs_buf_free(&entries);
+	fs_buf_free(&sql);
+	if (out->failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	return 0;
+fail:
+	fs_replica__finish(r, st);
+	{
+		fs_err keep = r->err;
+		fs_replica__exec(r, "ROLLBACK", "ending a snapshot");
+		r->err = keep;
+	}
+	fs_buf_free(&entries);
+	fs_buf_free(&sql);
+	return r->err.code ? r->err.code : FS_ERROR;
+}
+
+uint64_t fs_store__max_hlc(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t v = 0;
+
+	if (fs_replica__prepare(&st, r,
+	        "SELECT coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), 0)") == 0 &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	fs_replica__finish(r, st);
+	return v;
+}

@@ -1,0 +1,50 @@
+/*
+** store.h -- the server's central database: authentication lookups, the
+** per-field merge of pushed batches, pulls of the change log, snapshots.
+**
+** The store is a replica handle opened in server mode (same schema, no
+** capture triggers) plus the sync tables of schema/002_sync.sql.  One
+** handle per connection thread; writes are serialised by the caller.
+*/
+#ifndef FS_STORE_H
+#define FS_STORE_H
+
+#include <stdint.h>
+
+#include "fieldsync.h"
+#include "wire.h"
+
+typedef struct fs_peer {
+	char device[64];
+	char user[128];
+	char role[16];
+	char region[128];
+} fs_peer;
+
+/* Looks the authenticated certificate (CN = device id, serial) up:
+** FS_EAUTH if unknown, revoked, or the serial does not match. */
+int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
+                   const char *serial);
+
+/* Applies one pushed batch in one transaction and writes the ACK payload.
+** rd is positioned after the batch id and count.  The caller holds the
+** write lock.  Returns <0 only for failures of the server itself (disk
+** full...), after which nothing of the batch is applied. */
+int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
+                   fs_rd *rd, uint64_t count, fs_buf *ack);
+
+/* Writes a CHANGES payload with log entries after cursor (not the peer's
+** own changes), at most max entries and about FS_FRAME_MAX/2 bytes. */
+int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
+                   uint64_t max, fs_buf *out);
+
+/* Writes a CHANGES payload of the current records after (tbl, rid) in
+** snapshot order; snap_seq 0 starts a snapshot at the current log end. */
+int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
+                       const char *rid, uint64_t snap_seq, uint64_t max,
+                       fs_buf *out);
+
+/* The greatest HLC the server has seen (for WELCOME). */
+uint64_t fs_store__max_hlc(fs_replica *r);
+
+#endif
