@@ -1,35 +1,87 @@
 #!/usr/bin/env bash
-# tools/demo.sh BIN_DIR -- a rep's day, offline: create a replica, add a
-# customer, log a visit, quote, turn the quote into an order, and show the
-# change log waiting to be synced.  Runs in a fresh temporary directory.
+# tools/demo.sh BIN_DIR -- Fieldsync in five minutes, on this machine only:
+#  1. a rep's offline day: replica, customer, visit, quote, order (and the
+#     credit limit refusing one), the change log waiting to be synced;
+#  2. a head-office server on 127.0.0.1 (SQLite, company CA), two reps
+#     enrolled, both editing the same customer offline, syncing: the data
+#     converges everywhere and the losing value is kept as a conflict.
+# Everything lives in a temporary directory, removed at the end.
 set -euo pipefail
 BIN=$(cd "${1:-build/bin}" && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export FIELDSYNC_DB="$work/alice.db"
-fs() { echo "\$ fieldsync $*" >&2; "$BIN/fieldsync" "$@"; }
+srv_pid=
+cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+say() { printf '\n== %s\n' "$*"; }
+run() { echo "\$ $*" | sed "s|$BIN/||g; s|$work/||g" >&2; "$@"; }
+alice() { run "$BIN/fieldsync" --db "$work/alice.db" "$@"; }
+bob() { run "$BIN/fieldsync" --db "$work/bob.db" "$@"; }
+admin() { run "$BIN/fieldsync-admin" --dir "$work/hq" "$@"; }
 
-fs init --user alice
-fs product add --sku VALVE-50 --name "Ball valve DN50" --unit pcs --list_price 86.50 --tax_rate 13 >/dev/null
-fs product add --sku PIPE-6M --name "Steel pipe 6 m" --unit pcs --list_price 240 --tax_rate 13 >/dev/null
-cust=$(fs customer add --name "Hangzhou Pump Works" --code HZPW --city Hangzhou \
+say "1. Head office: a server directory, two reps, their devices"
+admin init --org "Hangzhou Valves"
+admin user add alice --role rep --region east
+admin user add bob --role rep --region east
+admin device enroll alice --out "$work/enroll-alice" >/dev/null
+admin device enroll bob --out "$work/enroll-bob" >/dev/null
+"$BIN/fieldsyncd" --dir "$work/hq" --listen 127.0.0.1:0 >"$work/srv.out" 2>"$work/srv.log" &
+srv_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/srv.out" 2>/dev/null && break; sleep 0.1; done
+addr=$(sed -n 's/^listening on //p' "$work/srv.out")
+echo "fieldsyncd listening on $addr (TLS, mutual certificates)"
+alice init --server "$addr" --enroll "$work/enroll-alice"
+bob init --server "$addr" --enroll "$work/enroll-bob"
+
+say "2. Alice's offline day"
+alice product add --sku VALVE-50 --name "Ball valve DN50" --unit pcs --list_price 86.50 --tax_rate 13 >/dev/null
+alice product add --sku PIPE-6M --name "Steel pipe 6 m" --unit pcs --list_price 240 --tax_rate 13 >/dev/null
+cust=$(alice customer add --name "Hangzhou Pump Works" --code HZPW --city Hangzhou \
 	--phone "+86 571 5550 1234" --level A --status active --credit_limit 20000 --region east)
-contact=$(fs contact add --customer "$cust" --name "Li Wei" --title "Purchasing manager" \
+contact=$(alice contact add --customer "$cust" --name "Li Wei" --title "Purchasing manager" \
 	--mobile "+86 139 0000 1111" --birthday 1980-03-14)
-fs visit log --customer "$cust" --contact "$contact" --purpose "Quarterly review" \
+alice visit log --customer "$cust" --contact "$contact" --purpose "Quarterly review" \
 	--outcome "Needs 40 valves for the new line" --next_step "Send quote" \
 	--next_step_due 2026-12-01 >/dev/null
-quote=$(fs quote new --customer "$cust" --contact "$contact" --line VALVE-50:40 --line PIPE-6M:10:225)
-fs quote show "$quote"
-order=$(fs order from-quote "$quote")
-fs order submit "$order"
-fs order show "$order"
-echo
+quote=$(alice quote new --customer "$cust" --contact "$contact" --line VALVE-50:40 --line PIPE-6M:10:225)
+alice quote show "$quote"
+order=$(alice order from-quote "$quote")
+alice order submit "$order"
 echo "An order past the credit limit is refused:"
-big=$(fs quote new --customer "$cust" --line PIPE-6M:100)
-fs order from-quote "$big" || echo "(refused, exit $?)"
-echo
-fs status
-echo
-echo "Pending change log (to be pushed on the next sync):"
-fs changes
+big=$(alice quote new --customer "$cust" --line PIPE-6M:100)
+alice order from-quote "$big" || echo "(refused, exit $?)"
+alice status
+echo "Pending change log (what the next sync pushes):"
+alice changes | cut -c1-150
+
+say "3. Sync: Alice pushes her day, Bob's new laptop bootstraps"
+alice sync
+bob sync
+
+say "4. Both edit the same customer offline"
+alice customer edit "$cust" --phone "+86 571 5550 9999"
+bob customer edit "$cust" --phone "+86 571 5550 7777" --email buyer@hzpw.cn
+
+say "5. Sync in any order: everyone converges"
+alice sync
+bob sync
+alice sync
+run "$BIN/fieldsync-admin" --dir "$work/hq" dump >"$work/hq.dump"
+alice dump >"$work/alice.dump"
+bob dump >"$work/bob.dump"
+if cmp -s "$work/hq.dump" "$work/alice.dump" && cmp -s "$work/hq.dump" "$work/bob.dump"; then
+	echo "server, Alice and Bob hold byte-identical data ($(wc -l <"$work/hq.dump") records)"
+else
+	echo "DIVERGED" >&2
+	exit 1
+fi
+alice customer show "$cust"
+
+say "6. The losing phone number is kept, not dropped"
+alice conflicts
+echo "Alice keeps her number; the resolution syncs like any edit:"
+id=$("$BIN/fieldsync" --db "$work/alice.db" conflicts --json | sed -n 's/^\[*{"id":\([0-9]*\).*/\1/p' | head -1)
+alice conflicts resolve "$id" --keep mine
+alice sync
+bob sync
+bob customer show "$cust" | grep -E '^(phone|email)'
+bob conflicts
