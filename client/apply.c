@@ -23,82 +23,67 @@ int fs_replica__capture(fs_replica *r, int on)
 	return was;
 }
 
+/* One statement per table takes every field out of the JSON object
+** (SQLite parses the object once and caches it across the json_extract
+** calls).  A field missing from the object (a client one schema version
+** behind) gets the column's default, or NULL. */
 int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
                              const char *rid, const char *json)
 {
-	sqlite3_stmt *each = NULL, *st = NULL;
-	sqlite3_value **vals = NULL;
-	const fs_column **cols = NULL;
+	sqlite3_stmt *st = NULL;
 	fs_buf sql = FS_BUF_INIT;
-	size_t n = 0, i;
-	int rc, error = -1;
+	size_t i;
+	int rc;
 
-	vals = calloc(t->ncols + 1, sizeof(*vals));
-	cols = calloc(t->ncols + 1, sizeof(*cols));
-	if (!vals || !cols) {
-		fs_err__set(&r->err, FS_ERROR, "out of memory");
-		goto done;
-	}
-	if (fs_replica__prepare(&each, r,
-	        "SELECT key, value FROM json_each(?1) WHERE json_type(?1) = 'object'") < 0)
-		goto done;
-	sqlite3_bind_text(each, 1, json ? json : "{}", -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
-		const fs_column *c = fs_schema__column(t,
-		        (const char *)sqlite3_column_text(each, 0));
-		if (!c || n == t->ncols)
-			continue;
-		vals[n] = sqlite3_value_dup(sqlite3_column_value(each, 1));
-		if (!vals[n]) {
-			fs_err__set(&r->err, FS_ERROR, "out of memory");
-			goto done;
-		}
-		cols[n++] = c;
-	}
-	if (rc != SQLITE_DONE) {
-		fs_err__set(&r->err, FS_ECORRUPT, "%s %s: malformed record JSON",
-		            t->noun, rid);
-		goto done;
+	if (json && fs_replica__prepare(&st, r,
+	        "SELECT json_type(?) = 'object'") == 0) {
+		sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (!rc)
+			return fs_err__set(&r->err, FS_ECORRUPT,
+			                   "%s %s: malformed record JSON", t->noun, rid);
 	}
 	/* INSERT OR REPLACE: a record already here (a replayed creation) takes
 	** the fields given. */
 	fs_buf_puts(&sql, "INSERT OR REPLACE INTO \"");
 	fs_buf_puts(&sql, t->name);
 	fs_buf_puts(&sql, "\"(id");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < t->ncols; i++) {
 		fs_buf_puts(&sql, ", \"");
-		fs_buf_puts(&sql, cols[i]->name);
+		fs_buf_puts(&sql, t->cols[i].name);
 		fs_buf_putc(&sql, '"');
 	}
-	fs_buf_puts(&sql, ") VALUES (?");
-	for (i = 0; i < n; i++)
-		fs_buf_puts(&sql, ", ?");
-	fs_buf_putc(&sql, ')');
+	fs_buf_puts(&sql, ") SELECT ?1");
+	for (i = 0; i < t->ncols; i++) {
+		const fs_column *c = &t->cols[i];
+		fs_buf_puts(&sql, c->dflt ? ", coalesce(json_extract(?2, '$.\""
+		                          : ", json_extract(?2, '$.\"");
+		fs_buf_puts(&sql, c->name);
+		fs_buf_puts(&sql, "\"')");
+		if (c->dflt) {
+			fs_buf_puts(&sql, ", ");
+			fs_buf_puts(&sql, c->dflt);
+			fs_buf_putc(&sql, ')');
+		}
+	}
 	if (sql.failed) {
-		fs_err__set(&r->err, FS_ERROR, "out of memory");
-		goto done;
+		fs_buf_free(&sql);
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	}
-	if (fs_replica__prepare(&st, r, sql.ptr) < 0)
-		goto done;
-	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-	for (i = 0; i < n; i++)
-		sqlite3_bind_value(st, (int)i + 2, vals[i]);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE) {
-		fs_err__sqlite(&r->err, r->db, rc, t->noun);
-		goto done;
-	}
-	error = 0;
-done:
-	fs_replica__finish(r, each);
-	fs_replica__finish(r, st);
-	if (vals)
-		for (i = 0; i < n; i++)
-			sqlite3_value_free(vals[i]);
-	free(vals);
-	free(cols);
+	rc = fs_replica__prepare(&st, r, sql.ptr);
 	fs_buf_free(&sql);
-	return error ? r->err.code : 0;
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json ? json : "{}", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, t->noun);
+	return 0;
 }
 
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,

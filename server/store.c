@@ -125,6 +125,45 @@ static int clock_get(clockv *out, fs_replica *r, const char *tbl,
 	return 0;
 }
 
+/* The record's tombstone, its creation version and field col's version
+** in one lookup (col may be NULL). */
+static int clocks_get(clockv *tomb, clockv *rec, clockv *field,
+                      fs_replica *r, const char *tbl, const char *rid,
+                      const char *col)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(tomb, 0, sizeof(*tomb));
+	memset(rec, 0, sizeof(*rec));
+	memset(field, 0, sizeof(*field));
+	/* All of the record's clocks by primary-key prefix (a record has a
+	** few), picked here: "col IN ('*', '', ?)" would build an ephemeral
+	** index on every call. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT col, hlc, device, seq FROM fs_clock WHERE tbl = ?1 AND "
+	        "rid = ?2") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *c = (const char *)sqlite3_column_text(st, 0);
+		clockv *v = !strcmp(c, "*") ? tomb : !*c ? rec
+		          : col && !strcmp(c, col) ? field : NULL;
+		if (!v)
+			continue;
+		v->found = 1;
+		v->hlc = sqlite3_column_int64(st, 1);
+		snprintf(v->device, sizeof(v->device), "%s",
+		         (const char *)sqlite3_column_text(st, 2));
+		v->seq = sqlite3_column_int64(st, 3);
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading clocks");
+	return 0;
+}
+
 static int clock_put(fs_replica *r, const char *tbl, const char *rid,
                      const char *col, int64_t hlc, const char *device,
                      int64_t seq)
@@ -330,12 +369,12 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 {
 	fs_replica *r = x->r;
 	const char *dev = x->p->device;
-	clockv cur, tomb;
+	clockv cur, tomb, rec;
 	char *old = NULL;
 	int64_t seq;
 	int rc, cmp, concurrent;
 
-	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
+	if ((rc = clocks_get(&tomb, &rec, &cur, r, t->name, rid, c->name)) < 0)
 		return rc;
 	if (tomb.found) {
 		/* Delete wins; the edit is kept as a conflict. */
@@ -343,10 +382,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 		                  tomb.hlc, tomb.device, val, hlc, dev);
 		return rc < 0 ? rc : correct(x, t, rid, c->name);
 	}
-	if ((rc = clock_get(&cur, r, t->name, rid, c->name)) < 0)
-		return rc;
-	if (!cur.found && (rc = clock_get(&cur, r, t->name, rid, "")) < 0)
-		return rc;
+	if (!cur.found)
+		cur = rec;   /* not updated since its creation */
 	if (!cur.found)
 		return reject(x, idx, "%s %s does not exist on the server", t->noun,
 		              rid);
@@ -396,14 +433,15 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 {
 	fs_replica *r = x->r;
 	const char *dev = x->p->device;
-	clockv rec, tomb;
+	clockv rec, tomb, field;
 	sqlite3_stmt *each = NULL;
 	int64_t seq;
 	int rc;
 
 	if (!fs_uuid__valid(en->rid))
 		return reject(x, idx, "%s id '%s' is not a UUID", t->noun, en->rid);
-	if ((rc = clock_get(&tomb, r, t->name, en->rid, "*")) < 0)
+	if ((rc = clocks_get(&tomb, &rec, &field, r, t->name, en->rid,
+	                     NULL)) < 0)
 		return rc;
 	if (tomb.found) {
 		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
@@ -411,8 +449,6 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		                  dev);
 		return rc < 0 ? rc : correct(x, t, en->rid, NULL);
 	}
-	if ((rc = clock_get(&rec, r, t->name, en->rid, "")) < 0)
-		return rc;
 	if (!rec.found) {
 		if ((rc = fs_replica__apply_insert(r, t, en->rid, en->val)) < 0) {
 			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
@@ -576,13 +612,12 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 		fs_entry en;
 		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
 			goto fail;
-		/* A savepoint per entry: a refused entry leaves no trace. */
-		if ((rc = fs_replica__tx_begin(r)) < 0)
-			goto fail;
 		if (en.hlc > x.max_hlc)
 			x.max_hlc = en.hlc;
-		rc = merge_entry(&x, i, &en);
-		if ((rc = fs_replica__tx_end(r, rc)) < 0)
+		/* No savepoint per entry: an entry is refused only at its first
+		** write, which SQLite undoes by itself, so a refused entry leaves
+		** no trace; any other failure abandons the whole batch. */
+		if ((rc = merge_entry(&x, i, &en)) < 0)
 			goto fail;
 	}
 	if ((rc = fs_rd__end(rd, &r->err)) < 0)

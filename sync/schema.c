@@ -142,6 +142,7 @@ void fs_schema__free(fs_schema *s)
 		for (j = 0; j < t->ncols; j++) {
 			free(t->cols[j].name);
 			free(t->cols[j].ref);
+			free(t->cols[j].dflt);
 		}
 		free(t->cols);
 		free(t->name);
@@ -160,7 +161,7 @@ static int load_columns(fs_table *t, sqlite3 *db, fs_err *e)
 	size_t cap = 0;
 
 	rc = sqlite3_prepare_v2(db,
-	        "SELECT name, type, \"notnull\", dflt_value IS NOT NULL "
+	        "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, dflt_value "
 	        "FROM pragma_table_info(?) ORDER BY cid", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		goto sqlfail;
@@ -188,6 +189,11 @@ static int load_columns(fs_table *t, sqlite3 *db, fs_err *e)
 		c->kind = fs_value__kind((const char *)sqlite3_column_text(st, 1));
 		c->notnull = sqlite3_column_int(st, 2);
 		c->has_default = sqlite3_column_int(st, 3);
+		if (c->has_default) {
+			c->dflt = dup((const char *)sqlite3_column_text(st, 4));
+			if (!c->dflt)
+				goto oom;
+		}
 	}
 	if (rc != SQLITE_DONE)
 		goto sqlfail;

@@ -31,6 +31,7 @@ typedef struct fs_column {
 	fs_kind kind;
 	int notnull;
 	int has_default;
+	char *dflt;         /* the default's SQL expression, or NULL */
 	char *ref;          /* table this column links to, or NULL */
 } fs_column;
 
