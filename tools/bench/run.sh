@@ -8,3 +8,7 @@ N=${1:-100000}
 echo "== machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== change capture on local writes (tools/bench/capture_bench.c)"
 build/bin/capture_bench "$N" "${TMPDIR:-/tmp}"
+echo "== server apply throughput vs raw SQLite (tools/bench/apply_bench.c)"
+build/bin/apply_bench 20000 "${TMPDIR:-/tmp}"
+echo "== bytes on the wire, TLS sync on loopback (tools/bench/wire_bench.sh)"
+tools/bench/wire_bench.sh build/bin 20000
