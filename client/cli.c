@@ -83,7 +83,7 @@ int cli_parse(cli_opts *o, int argc, char **argv, const char **bool_flags)
 		if (strncmp(a, "--", 2) || a[2] == '\0') {
 			if (o->npos == sizeof(o->pos) / sizeof(*o->pos)) {
 				cli_usage("too many arguments");
-				return -1;
+				goto fail;
 			}
 			o->pos[o->npos++] = a;
 			continue;
@@ -103,13 +103,17 @@ int cli_parse(cli_opts *o, int argc, char **argv, const char **bool_flags)
 		}
 		if (i + 1 >= argc) {
 			cli_usage("--%s needs a value", a);
-			return -1;
+			goto fail;
 		}
 		o->fields[o->n].name = a;
 		o->fields[o->n++].value = argv[i + 1][0] ? argv[i + 1] : NULL;
 		i++;
 	}
 	return 0;
+
+fail:
+	cli_opts_free(o);   /* callers free only what parsed */
+	return -1;
 }
 
 void cli_opts_free(cli_opts *o)
