@@ -16,6 +16,10 @@
 **  - Delete wins.  An edit of a deleted record is not applied but kept as
 **    a conflict ('record deleted'); deleting a record keeps the concurrent
 **    edits it overrides the same way.  Nothing is silently dropped.
+**  - A replay (the same change resent after its ACK was lost) is applied
+**    with no effect, even when another device has written the field on
+**    top of it since: entries not newer than the device's high-water mark
+**    (fs_device.pushed_hlc) are looked up in the log before merging.
 **  - The author of every change is the user of the device whose
 **    certificate authenticated the connection; the payload's device and
 **    author are ignored.
@@ -30,6 +34,7 @@
 #include <string.h>
 
 #include "../client/replica_int.h"
+#include "hlc.h"
 #include "json.h"
 #include "uuid.h"
 #include "value.h"
@@ -51,6 +56,7 @@ typedef struct push_ctx {
 	uint64_t applied;
 	uint64_t conflicts;
 	uint64_t max_hlc;
+	int64_t pushed_hlc;  /* greatest hlc accepted from this device before */
 	char now[24];
 } push_ctx;
 
@@ -362,6 +368,44 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 	return 0;
 }
 
+/* Whether the entry (hlc, this device) on field col was merged before:
+** applied between the author's base and position upto, or kept as a
+** conflict loser.  Only entries at or below the device's high-water mark
+** can be; for them the log range is scanned, which only a resent batch
+** pays for. */
+static int is_replay(push_ctx *x, const char *tbl, const char *rid,
+                     const char *col, int64_t hlc, int64_t base, int64_t upto)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc, found = 0;
+
+	if (hlc > x->pushed_hlc)
+		return 0;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT 1 FROM fs_log WHERE seq > ?1 AND seq < ?2 AND hlc = ?3 "
+	        "AND device = ?4 AND tbl = ?5 AND rid = ?6 "
+	        "AND (col = ?7 OR op = 'I') "
+	        "UNION ALL SELECT 1 FROM fs_conflict WHERE tbl = ?5 AND rid = ?6 "
+	        "AND col = ?7 AND loser_hlc = ?3 AND loser_device = ?4 "
+	        "LIMIT 1") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, upto);
+	sqlite3_bind_int64(st, 3, hlc);
+	sqlite3_bind_text(st, 4, x->p->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, col, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		found = 1;
+	else if (rc != SQLITE_DONE)
+		found = fs_err__sqlite(&r->err, r->db, rc, "looking up a replay");
+	fs_replica__finish(r, st);
+	return found;
+}
+
 /* One field version arriving: the heart of the merge. */
 static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
                        const char *rid, const fs_column *c, const char *val,
@@ -377,6 +421,9 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	if ((rc = clocks_get(&tomb, &rec, &cur, r, t->name, rid, c->name)) < 0)
 		return rc;
 	if (tomb.found) {
+		if ((rc = is_replay(x, t->name, rid, c->name, hlc, base,
+		                    tomb.seq)) != 0)
+			return rc < 0 ? rc : correct(x, t, rid, c->name);
 		/* Delete wins; the edit is kept as a conflict. */
 		rc = conflict_add(x, t->name, rid, c->name, "record deleted", NULL,
 		                  tomb.hlc, tomb.device, val, hlc, dev);
@@ -391,6 +438,9 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	if (cmp == 0)
 		return 0;   /* the same change again */
 	concurrent = cur.seq > base && strcmp(cur.device, dev) != 0;
+	if (cmp < 0 && concurrent &&
+	    (rc = is_replay(x, t->name, rid, c->name, hlc, base, cur.seq)) != 0)
+		return rc < 0 ? rc : correct(x, t, rid, c->name);
 	if (concurrent &&
 	    (rc = fs_replica__field_json(&old, r, t, rid, c->name)) < 0)
 		return rc;
@@ -544,14 +594,18 @@ static int merge_resolve(push_ctx *x, const fs_entry *en)
 {
 	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
+	char when[24];
 	int64_t seq;
 	int rc;
 
+	/* Resolved when the resolver resolved it (its clock), not when the
+	** server heard of it: every replica shows the same time. */
+	fs_value__format_time(when, FS_HLC_MS(en->hlc));
 	if (fs_replica__prepare(&st, r,
 	        "UPDATE fs_conflict SET resolved_at = ?, resolved_by = ?, "
 	        "resolution = ? WHERE id = ? AND resolved_at IS NULL") < 0)
 		return r->err.code;
-	sqlite3_bind_text(st, 1, x->now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, when, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, x->p->user, -1, SQLITE_STATIC);
 	if (en->val)
 		sqlite3_bind_text(st, 3, en->val, -1, SQLITE_STATIC);
@@ -608,6 +662,16 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	fs_replica__now(x.now);
 	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0)
 		return rc;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT pushed_hlc FROM fs_device WHERE id = ?") < 0) {
+		rc = r->err.code;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, p->device, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		x.pushed_hlc = sqlite3_column_int64(st, 0);
+	fs_replica__finish(r, st);
+	st = NULL;
 	for (i = 0; i < count; i++) {
 		fs_entry en;
 		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
@@ -633,6 +697,18 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	sqlite3_bind_int64(st, 3, (int64_t)count);
 	sqlite3_bind_text(st, 4, x.now, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording a batch");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		goto fail;
+	if (fs_replica__prepare(&st, r,
+	        "UPDATE fs_device SET pushed_hlc = max(pushed_hlc, ?) "
+	        "WHERE id = ?") < 0) {
+		rc = r->err.code;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)x.max_hlc);
+	sqlite3_bind_text(st, 2, p->device, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording the device's high-water");
 	fs_replica__finish(r, st);
 	if (rc < 0)
 		goto fail;
