@@ -218,8 +218,12 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	fs_replica__finish(r, st);
 	if (rc < 0)
 		goto done;
+	/* The time is the resolution's clock, which every replica gets with
+	** the R entry: all of them show the same resolved_at. */
 	if ((rc = fs_replica__prepare(&st, r,
-	        "UPDATE fs_conflict SET resolved_at = strftime('%Y-%m-%dT%H:%M:%SZ'), "
+	        "UPDATE fs_conflict SET resolved_at = (SELECT strftime("
+	        "'%Y-%m-%dT%H:%M:%SZ', (hlc >> 16) / 1000, 'unixepoch') "
+	        "FROM fs_change WHERE seq = last_insert_rowid()), "
 	        "resolved_by = coalesce((SELECT v FROM fs_meta WHERE k = 'user'), "
 	        "'me'), resolution = ?2 WHERE id = ?1")) < 0)
 		goto done;

@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hlc.h"
 #include "pki.h"
 #include "tls.h"
+#include "value.h"
 #include "wire.h"
 
 static int meta_text(char *out, size_t size, fs_replica *r, const char *k)
@@ -98,6 +100,7 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 	static const char *files[] = { "ca.crt", "device.crt", "device.key" };
 	static const char *keys[] = { "tls_ca", "tls_cert", "tls_key" };
 	char *text[3] = { NULL, NULL, NULL }, path[1200], old[300];
+	char *conf = NULL;
 	fs_err e;
 	int rc = 0, i;
 
@@ -130,6 +133,19 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 		rc = meta_put(r, keys[i], text[i]);
 	if (rc == 0)
 		rc = meta_put(r, "server", server);
+	/* device.conf names the user, so status shows it before any sync
+	** (the server confirms it at each WELCOME).  Optional. */
+	snprintf(path, sizeof(path), "%s/device.conf", dir);
+	if (rc == 0 && fs_pki__read_file(&conf, path, &e) == 0) {
+		char *u = strstr(conf, "user = "), *end;
+		if (u && (u == conf || u[-1] == '\n')) {
+			u += 7;
+			end = u + strcspn(u, "\r\n");
+			*end = '\0';
+			if (*u)
+				rc = meta_put(r, "user", u);
+		}
+	}
 	/* Another server has another log: start over with a snapshot.  Local
 	** records and pending changes stay (and are pushed there). */
 	if (rc == 0 && old[0] && strcmp(old, server)) {
@@ -141,6 +157,7 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 done:
 	for (i = 0; i < 3; i++)
 		free(text[i]);
+	free(conf);
 	return rc;
 }
 
@@ -266,7 +283,8 @@ static int apply_resolution(fs_replica *r, const fs_entry *en)
 	char now[24];
 	int rc;
 
-	fs_replica__now(now);
+	/* The resolver's clock, not ours: the same time on every replica. */
+	fs_value__format_time(now, FS_HLC_MS(en->hlc));
 	if (fs_replica__prepare(&st, r,
 	        "UPDATE fs_conflict SET resolved_at = ?, resolved_by = ?, "
 	        "resolution = ? WHERE id = ? AND resolved_at IS NULL") < 0)

@@ -304,7 +304,16 @@ static void *conn_main(void *arg)
 	}
 	if ((rc = fs_store__auth(r, &peer, cn, serial)) < 0) {
 		fs_stream s = { tls_read, tls_write, t, 0, 0 };
+		fs_buf hello = FS_BUF_INIT;
+		fs_err e;
+		int type;
+
 		logf_(c->id, "refused: %s", fs_replica_errmsg(r));
+		/* Read the client's HELLO first: closing with it unread would
+		** reset the connection and the client would never see why. */
+		fs_buf_init(&hello, FS_FRAME_RAW_MAX + 1);
+		(void)fs_wire__recv(&s, &type, &hello, &e);
+		fs_buf_free(&hello);
 		send_error(&s, rc, fs_replica_errmsg(r));
 		goto done;
 	}
