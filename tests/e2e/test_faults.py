@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""End-to-end faults: connections cut in the middle of a push, an ACK or a
+pull (a loopback proxy that forwards N bytes one way, then cuts), a
+replayed batch, an unreachable server, and a server stopped with SIGTERM
+during a large push.  After every fault a retry through a healthy path must
+leave nothing lost, nothing duplicated, and the client's dump equal to the
+server's (docs/protocol.md: Push, Pull)."""
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2eutil  # noqa: E402
+
+
+def customers(dump):
+    return [r for r in (json.loads(l) for l in dump.splitlines())
+            if r["table"] == "customer"]
+
+
+class FaultTest(e2eutil.E2ECase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_server()
+        self.proxy = self.start_proxy()
+
+    # ------------------------------------------------------------ helpers
+
+    def check_client_vs_server(self, c, names, what):
+        """c has nothing pending, its dump equals the server's, and the
+        customers are exactly `names` (each once)."""
+        srv = self.server_dump()
+        self.assertEqual(c.pending(), 0, self.msg("%s: changes still pending" % what))
+        if c.dump() != srv:
+            self.fail(self.msg("%s: dump of %s differs from the server's:\n%s"
+                               % (what, c.name, e2eutil._diff(srv, c.dump(), "server", c.name))))
+        got = sorted(r["name"] for r in customers(srv))
+        self.assertEqual(len(got), len(set(got)),
+                         self.msg("%s: duplicated customers on the server" % what))
+        self.assertEqual(got, sorted(names), self.msg("%s: customers lost or extra" % what))
+        self.assertNoDuplicateRecords(srv)
+        return srv
+
+    def failed_sync(self, c, what):
+        """A sync through a cut path: it may fail (non-zero, a message last
+        on stderr); it must not crash.  Returns True if it failed."""
+        rc, out, err = c.try_sync(timeout=120)
+        if rc != 0:
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            self.assertTrue(last.startswith("fieldsync:"),
+                            "%s: failed sync ended without a 'fieldsync:' message: %r"
+                            % (what, err[-500:]))
+        return rc != 0
+
+    # ------------------------------------------------------------ tests
+
+    def test_cut_sweep_push_ack_pull(self):
+        A = self.new_client("A", "alice", server_addr=self.proxy.addr)
+        B = self.new_client("B", "bob")
+        base = A.add("customer", name="base", city="c-init")
+        names = ["base"]
+        b_rec = B.add("customer", name="b-side", city="b0")
+        names.append("b-side")
+        A.sync()
+        B.sync()
+        expect_city = {}
+
+        def round_edits(tag):
+            for i in range(10):
+                n = "%s-%02d" % (tag, i)
+                # random text: the push must not compress to nothing
+                A.add("customer", name=n, city=os.urandom(12).hex(),
+                      notes=os.urandom(40).hex())
+                names.append(n)
+            A.edit("customer", base, city=tag)
+            expect_city[base] = tag
+            # something for A to pull, on another record
+            B.edit("customer", b_rec, city=tag)
+            B.sync()
+
+        # Frames go out as two TLS application records each (header, then
+        # payload): c2s HELLO(1,2) PUSH(3,4) PULL(5,6) ...; s2c WELCOME(1,2)
+        # ACK(3,4) CHANGES(5,6) ...  A (K, F) cut forwards the records before
+        # the K-th and the fraction F of it.  Byte counts cut the handshake.
+        round_edits("cal")
+        A.sync()
+        cal = self.proxy.last()
+        self.assertIsNone(cal["cut"])
+        self.assertGreaterEqual(len(cal["app_c2s"]), 6, "calibration: %r" % cal)
+        self.assertGreaterEqual(len(cal["app_s2c"]), 6, "calibration: %r" % cal)
+        cuts = [("c2s", 1), ("c2s", 200), ("c2s", (2, 0.5)), ("c2s", (3, 0.0)),
+                ("c2s", (3, 0.5)), ("c2s", (4, 0.1)), ("c2s", (4, 0.6)),
+                ("c2s", (4, 0.97)), ("c2s", (5, 0.0)), ("c2s", (6, 0.5)),
+                ("s2c", 100), ("s2c", (2, 0.5)), ("s2c", (3, 0.0)), ("s2c", (3, 0.5)),
+                ("s2c", (4, 0.3)), ("s2c", (4, 0.9)), ("s2c", (5, 0.0)),
+                ("s2c", (6, 0.2)), ("s2c", (6, 0.8))]
+        c2s, s2c = cal["c2s"], cal["s2c"]
+        failed = 0
+        ack_lost = []
+        for k, (d, n) in enumerate(cuts):
+            what = "cut %s at %s (healthy sync: %d/%d bytes, records %r/%r)" % (
+                d, n if isinstance(n, int) else "record %d + %d%%" % (n[0], n[1] * 100),
+                c2s, s2c, cal["app_c2s"], cal["app_s2c"])
+            with self.subTest(cut=what):
+                tag = "r%02d" % k
+                round_edits(tag)
+                conf_before = {x["id"] for x in A.conflicts(all=True)}
+                self.proxy.cut(**{d: n})
+                failed += self.failed_sync(A, what)
+                self.assertEqual(self.proxy.last()["cut"] is not None, True,
+                                 "%s: the proxy never cut" % what)
+                srv = {r["id"]: r for r in customers(self.server_dump())}
+                if A.pending() > 0 and srv[base].get("city") == tag:
+                    # the server committed the batch, the ACK was lost.  B
+                    # pulls A's edit and edits the same field on top of it:
+                    # sequential, so no conflict when A's batch is resent.
+                    ack_lost.append(what)
+                    B.sync()
+                    B.edit("customer", base, city=tag + "-b")
+                    expect_city[base] = tag + "-b"
+                B.sync()
+                A.sync()                       # healthy retry
+                self.check_client_vs_server(A, names, what)
+                recs = {r["id"]: r for r in customers(self.server_dump())}
+                self.assertEqual(recs[base].get("city"), expect_city[base], what)
+                self.assertEqual(recs[b_rec].get("city"), tag, what)
+                new = [x for x in A.conflicts(all=True) if x["id"] not in conf_before]
+                # Not even when the ACK was lost and B edited the field on top of
+                # A's applied edit: the resent batch is a replay, not a conflict.
+                self.assertEqual(new, [], self.msg(
+                    "%s: the retry produced conflicts (ack lost: %s)"
+                    % (what, bool(ack_lost and ack_lost[-1] == what))))
+        self.assertGreaterEqual(failed, len(cuts) - 4,
+                                "most cuts should make the sync fail")
+        self.assertTrue(ack_lost, "no cut fell between the server's commit and "
+                        "the client's ACK (calibration %d/%d)" % (c2s, s2c))
+        print("cuts that lost an ACK: %r" % ack_lost, file=sys.stderr)
+        dump = self.converge([A, B])
+        self.assertEqual(sorted(r["name"] for r in customers(dump)), sorted(names))
+
+    def test_replayed_batch_is_harmless(self):
+        # A's batch (city=ra, base=b) is applied at log position p; B pulls it
+        # and edits city=rb (sequential: B had seen ra).  A resends the same
+        # batch (its ACK was lost): its version is now older than the field's,
+        # written after b by another device, which would look concurrent.  The
+        # server recognises the replay (docs/protocol.md, "Replays"): no
+        # conflict, no change.
+        A = self.new_client("A", "alice")
+        B = self.new_client("B", "bob")
+        cid = A.add("customer", name="R", city="r0")
+        A.sync()
+        B.sync()
+        A.edit("customer", cid, city="ra", phone="pa")
+        new = A.add("customer", name="R2")
+        saved = os.path.join(self.tmp, "A-before-push.db")
+        _backup(A.db, saved)
+        A.sync()                                 # the batch is applied ...
+        B.sync()                                 # ... B pulls it, and edits
+        B.edit("customer", cid, city="rb")      # on top of it: no conflict
+        B.sync()
+        _backup(saved, A.db)                     # A forgets the ACK
+        self.assertEqual(A.pending(), 3)
+        A.sync()                                 # the same batch, resent
+        dump = self.converge([A, B])
+        recs = {r["id"]: r for r in customers(dump)}
+        self.assertEqual(sorted(r["name"] for r in recs.values()), ["R", "R2"])
+        self.assertIn(new, recs)
+        self.assertEqual((recs[cid].get("city"), recs[cid].get("phone")), ("rb", "pa"),
+                         "a replayed old edit must not undo a later one")
+        for c in (A, B):
+            self.assertEqual(c.conflicts(all=True), [],
+                             self.msg("a replayed batch created conflicts on %s" % c.name))
+        self.assertEqual(self.server.sql("SELECT count(*) FROM fs_conflict"), [(0,)])
+
+    def test_many_pending_pushed_through_cuts(self):
+        A = self.new_client("A", "alice", server_addr=self.proxy.addr)
+        n = 5000
+        csv = os.path.join(self.tmp, "customers.csv")
+        with open(csv, "w") as f:
+            f.write("name,city,phone,email\n")
+            for i in range(n):
+                f.write("Cust %05d,City %d,+1-555-%04d,c%d@example.com\n" % (i, i % 50, i, i))
+        names = ["Cust %05d" % i for i in range(n)]
+        A.ok("customer", "import", csv)
+        self.assertEqual(A.pending(), n)
+        seen = [n]
+        fails = 0
+        for d, cut in (("c2s", 20000), ("c2s", 70000), ("c2s", 60000),
+                       ("c2s", 30000), ("s2c", 40000), ("s2c", 90000)):
+            self.proxy.cut(**{d: cut})
+            fails += self.failed_sync(A, "cut %s at %d" % (d, cut))
+            p = A.pending()
+            self.assertLessEqual(p, seen[-1], "pending changes grew after a cut: %r" % seen)
+            seen.append(p)
+            # nothing acknowledged is missing on the server, nothing twice
+            srv = customers(self.server_dump())
+            srv_names = [r["name"] for r in srv]
+            self.assertEqual(len(srv_names), len(set(srv_names)),
+                             "duplicates on the server after cut %s at %d" % (d, cut))
+            self.assertGreaterEqual(len(srv_names), n - p,
+                                    self.msg("acknowledged changes missing on the server"))
+        self.assertTrue(any(0 < p < n for p in seen),
+                        "no cut fell between two batches' ACKs: pending %r" % seen)
+        self.assertGreaterEqual(fails, 4, "pending after each cut: %r" % seen)
+        A.sync()
+        self.check_client_vs_server(A, names, "5000 customers through cuts")
+        B = self.new_client("B", "bob")
+        self.converge([A, B])
+
+    def test_unreachable_server(self):
+        self.add_rep("ursula")
+        en = self.enroll("ursula", "EN_U")
+        U = e2eutil.Client(self, "U", "ursula", en)
+        U.init("127.0.0.1:%d" % e2eutil.free_port())
+        U.add("customer", name="offline-1")
+        c2 = U.add("customer", name="offline-2")
+        U.edit("customer", c2, city="nowhere")
+        before = U.state()
+        self.assertEqual(before["pending"], 3)
+        t0 = time.time()
+        res = U.try_sync(timeout=60)
+        self.assertLess(time.time() - t0, 30, "an unreachable server took too long")
+        self.assertFailedCleanly(res, "sync with nothing listening")
+        self.assertUnchanged(U, before, "a sync to an unreachable server")
+        # a server that accepts and hangs up at once, either way round
+        U.init(self.proxy.addr)
+        before = U.state()
+        for d in ("c2s", "s2c"):
+            self.proxy.cut(**{d: 0})
+            res = U.try_sync(timeout=60)
+            self.assertFailedCleanly(res, "sync cut %s at 0 bytes" % d)
+            self.assertUnchanged(U, before, "a sync cut at once (%s)" % d)
+        # and then it works
+        res = U.try_sync(timeout=60)
+        self.assertEqual(res[0], 0, "sync after the faults failed: %r; proxy "
+                         "connections: %r" % (res, self.proxy.conns))
+        self.check_client_vs_server(U, ["offline-1", "offline-2"], "after the faults")
+
+    def test_sigterm_during_large_push_then_restart(self):
+        A = self.new_client("A", "alice")
+        B = self.new_client("B", "bob")
+        b1 = B.add("customer", name="from-b")
+        B.sync()
+        n = 8000
+        csv = os.path.join(self.tmp, "big.csv")
+        with open(csv, "w") as f:
+            f.write("name,city,notes\n")
+            for i in range(n):
+                f.write("Big %05d,Town %d,%s\n" % (i, i % 97, "note %d " % i * 8))
+        A.ok("customer", "import", csv)
+        names = ["Big %05d" % i for i in range(n)] + ["from-b"]
+        # start the push, stop the server while it is under way
+        log_before = len(self.server.log())
+        p = __import__("subprocess").Popen(
+            [e2eutil.FS, "--db", A.db, "sync"], stdout=__import__("subprocess").PIPE,
+            stderr=__import__("subprocess").PIPE, env=e2eutil._env())
+        deadline = time.time() + 30
+        while time.time() < deadline and "hello from" not in self.server.log()[log_before:]:
+            time.sleep(0.01)
+        time.sleep(0.15)
+        old = self.server
+        rc = old.stop(signal.SIGTERM, timeout=30)
+        self.assertEqual(rc, 0, self.msg("fieldsyncd did not exit 0 on SIGTERM (%r)" % rc))
+        out, err = p.communicate(timeout=120)
+        err = err.decode("utf-8", "replace")
+        self.assertGreaterEqual(p.returncode, 0, "client died: %s" % err[-800:])
+        self.assertIsNone(e2eutil.sanitizer_report(err), err)
+        pend = A.pending()
+        print("SIGTERM: client exit %d, %d of %d still pending"
+              % (p.returncode, pend, n), file=sys.stderr)
+        if p.returncode == 0:
+            self.assertEqual(pend, 0)
+
+        # restart on the same directory (new port); all that was
+        # acknowledged is there
+        self.server = None
+        self.start_server()
+        srv_names = [r["name"] for r in customers(self.server_dump())]
+        self.assertEqual(len(srv_names), len(set(srv_names)), "duplicates after restart")
+        self.assertGreaterEqual(len([x for x in srv_names if x.startswith("Big ")]), n - pend,
+                                self.msg("acknowledged changes lost over the restart"))
+        # re-pointing the replicas keeps their pending changes
+        A.init(self.server.addr)
+        self.assertEqual(A.pending(), pend, "init --server dropped pending changes")
+        B.init(self.server.addr)
+        B.edit("customer", b1, city="after-restart")
+        self.assertEqual(B.pending(), 1)
+        dump = self.converge([A, B])
+        got = sorted(r["name"] for r in customers(dump))
+        self.assertEqual(got, sorted(names))
+        recs = {r["id"]: r for r in customers(dump)}
+        self.assertEqual(recs[b1].get("city"), "after-restart")
+
+
+def _backup(src, dst):
+    """Copies an SQLite file through SQLite (WAL-safe)."""
+    s = sqlite3.connect(src)
+    d = sqlite3.connect(dst)
+    try:
+        s.backup(d)
+    finally:
+        d.close()
+        s.close()
+
+
+if __name__ == "__main__":
+    e2eutil.main()
