@@ -319,6 +319,72 @@ done:
 	return error ? r->err.code : 0;
 }
 
+/* A fingerprint of the synced tables and their columns (FNV-1a, 64 bits,
+** hex): what a pull could have carried to this replica. */
+static void columns_print(char out[17], const fs_schema *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i, j;
+
+	for (i = 0; i < s->ntables; i++) {
+		const fs_table *t = &s->tables[i];
+		for (j = 0; j <= t->ncols; j++) {
+			const char *p = j == 0 ? t->name : t->cols[j - 1].name;
+			for (; *p; p++)
+				h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+			h = (h ^ (j == t->ncols ? 0x3bu : 0x2cu)) * 1099511628211ULL;
+		}
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static void meta_copy(char *out, size_t size, sqlite3_stmt *st, int found)
+{
+	out[0] = '\0';
+	if (found == 1 && sqlite3_column_text(st, 0))
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+}
+
+/* After an upgrade that added synced tables or columns, the values the
+** replica's earlier pulls skipped (it did not have those fields then) are
+** missing here.  The next sync fetches a snapshot again and then replays
+** the log from where this replica was, so deletes made meanwhile are not
+** missed; pending local changes stay and are pushed as usual. */
+static int refresh_if_columns_changed(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	char now[17], was[17], boot[4], cursor[32];
+	int rc;
+
+	columns_print(now, &r->schema);
+	rc = meta_get(r, "columns", &st);
+	meta_copy(was, sizeof(was), st, rc);
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if (!strcmp(was, now))
+		return 0;
+	rc = meta_get(r, "bootstrapped", &st);
+	meta_copy(boot, sizeof(boot), st, rc);
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	rc = meta_get(r, "cursor", &st);
+	meta_copy(cursor, sizeof(cursor), st, rc);
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if (was[0] && !strcmp(boot, "1")) {
+		if ((rc = meta_set(r, "refresh_from", cursor)) < 0 ||
+		    (rc = meta_set(r, "bootstrapped", "0")) < 0 ||
+		    (rc = meta_set(r, "snap_tbl", "")) < 0 ||
+		    (rc = meta_set(r, "snap_rid", "")) < 0 ||
+		    (rc = meta_set(r, "snap_seq", "0")) < 0)
+			return rc;
+	}
+	return meta_set(r, "columns", now);
+}
+
 static int configure(fs_replica *r, int readonly)
 {
 	int applied = 0, rc;
@@ -385,6 +451,8 @@ static int configure(fs_replica *r, int readonly)
 	}
 	fs_replica__finish(r, st);
 	st = NULL;
+	if (rc == 0 && !r->server)
+		rc = refresh_if_columns_changed(r);
 	if (rc == 0)
 		rc = init_identity(r);
 	if (rc == 0 && fs_replica__exec(r, "COMMIT", "committing") < 0)

@@ -149,9 +149,12 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 	/* Another server has another log: start over with a snapshot.  Local
 	** records and pending changes stay (and are pushed there). */
 	if (rc == 0 && old[0] && strcmp(old, server)) {
-		rc = meta_put(r, "cursor", "0");
-		if (rc == 0)
-			rc = meta_put(r, "bootstrapped", "0");
+		static const char *reset[][2] = {
+			{ "cursor", "0" }, { "bootstrapped", "0" }, { "snap_tbl", "" },
+			{ "snap_rid", "" }, { "snap_seq", "0" }, { "refresh_from", "" }
+		};
+		for (i = 0; i < 6 && rc == 0; i++)
+			rc = meta_put(r, reset[i][0], reset[i][1]);
 	}
 	rc = fs_replica__tx_end(r, rc);
 done:
@@ -404,7 +407,19 @@ static int apply_frame(session *x, int *more, uint64_t *count,
 		if (rc == 0)
 			rc = meta_put_int(r, "snap_seq", snap_seq);
 		if (rc == 0 && !m) {
-			rc = meta_put_int(r, "cursor", snap_seq);
+			/* A refresh after an upgrade replays the log from where the
+			** replica was, not from the snapshot (deletes made since). */
+			char from[32];
+			uint64_t cursor = snap_seq;
+			if ((rc = meta_text(from, sizeof(from), r,
+			                    "refresh_from")) > 0 && from[0]) {
+				uint64_t f = strtoull(from, NULL, 10);
+				if (f < cursor)
+					cursor = f;
+			}
+			rc = rc < 0 ? rc : meta_put_int(r, "cursor", cursor);
+			if (rc == 0)
+				rc = meta_put(r, "refresh_from", "");
 			if (rc == 0)
 				rc = meta_put(r, "bootstrapped", "1");
 		}

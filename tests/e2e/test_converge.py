@@ -6,6 +6,7 @@ listed once, with the same id, everywhere (docs/protocol.md, Merge)."""
 import json
 import os
 import random
+import sqlite3
 import sys
 import time
 from decimal import Decimal
@@ -191,6 +192,45 @@ class ConvergeTest(e2eutil.E2ECase):
         for c in (B, C):
             self.assertEqual(c.ok("conflicts", "--all", "--json"), ref,
                              "conflict listing of %s differs from the resolver's" % c.name)
+
+    def test_upgrade_fetches_fields_the_old_version_skipped(self):
+        # B runs an app version without customer.website: its pulls
+        # skipped those values (the client ignores fields it does not
+        # know).  After B upgrades, the values must arrive, B's unsynced
+        # edit must survive and be pushed, and a delete made while B was
+        # on the old version must still reach B.
+        A, B, C = self.clients
+        cid = A.add("customer", name="U", city="u0")
+        gone = A.add("customer", name="to-delete")
+        self.sync_all(self.clients)
+        A.edit("customer", cid, website="https://u.example")
+        A.sync()
+        B.sync()
+        # B as the old version left it: no website, and the fingerprint of
+        # its old columns.  (Written without the capture triggers, as a
+        # pull would have written it.)
+        con = sqlite3.connect(B.db)
+        con.create_function("fs_capturing", 0, lambda: 0)   # capture off
+        for f in ("fs_hlc_next", "fs_device", "fs_base"):    # never called
+            con.create_function(f, 0, lambda: None)
+        con.execute("UPDATE customer SET website = NULL WHERE id = ?", (cid,))
+        con.execute("UPDATE fs_meta SET v = '00000000deadbeef' WHERE k = 'columns'")
+        con.commit()
+        con.close()
+        B.edit("customer", cid, phone="pb")     # unsynced, made before upgrade
+        A.ok("customer", "delete", gone)
+        A.sync()
+        # B upgrades (the next open sees new columns) and syncs.
+        self.assertEqual(B.pending(), 1)
+        B.sync()
+        rec = {r["id"]: r for r in B.records("customer")}
+        self.assertNotIn(gone, rec, "a delete made while B was behind was missed")
+        self.assertEqual((rec[cid].get("website"), rec[cid].get("phone"), rec[cid].get("city")),
+                         ("https://u.example", "pb", "u0"))
+        self.assertEqual(B.pending(), 0)
+        dump = self.converge(self.clients)
+        r = by_id(dump)[("customer", cid)]
+        self.assertEqual((r.get("website"), r.get("phone")), ("https://u.example", "pb"))
 
     def test_seeded_random_orders(self):
         seeds = [int(s) for s in os.environ.get("E2E_SEEDS", "").split(",") if s]
