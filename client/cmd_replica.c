@@ -12,21 +12,40 @@
 
 int cmd_init(cli *c, int argc, char **argv)
 {
+	static const char *bools[] = { "discard-unsynced", NULL };
 	const char *user, *server, *enroll;
-	int rc;
+	int rc, discard = 0;
 	cli_opts o;
 
-	if (cli_parse(&o, argc, argv, NULL) < 0)
+	if (cli_parse(&o, argc, argv, bools) < 0)
 		return EXIT_USAGE;
 	user = cli_take(&o, "user", NULL);
 	server = cli_take(&o, "server", NULL);
 	enroll = cli_take(&o, "enroll", NULL);
-	if (o.npos || o.n || (!server) != (!enroll)) {
+	cli_take(&o, "discard-unsynced", &discard);
+	if (o.npos || o.n || (!server) != (!enroll) || (discard && !server)) {
 		rc = cli_usage("init takes [--user NAME] [--server HOST:PORT "
-		               "--enroll DIR]");
+		               "--enroll DIR [--discard-unsynced]]");
+		goto done;
+	}
+	/* Discarding and enrolling commit together: bad enrolment files
+	** leave the unsynced changes where they were. */
+	if (discard && (rc = fs_replica_begin(c->r)) < 0) {
+		rc = cli_fail(c, rc);
+		goto done;
+	}
+	if (discard && (rc = fs_replica_discard_unsynced(c->r)) < 0) {
+		fs_replica_rollback(c->r);
+		rc = cli_fail(c, rc);
 		goto done;
 	}
 	if (server && (rc = fs_replica_enroll(c->r, server, enroll)) < 0) {
+		if (discard)
+			fs_replica_rollback(c->r);
+		rc = cli_fail(c, rc);
+		goto done;
+	}
+	if (discard && (rc = fs_replica_commit(c->r)) < 0) {
 		rc = cli_fail(c, rc);
 		goto done;
 	}

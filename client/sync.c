@@ -100,7 +100,8 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 	static const char *files[] = { "ca.crt", "device.crt", "device.key" };
 	static const char *keys[] = { "tls_ca", "tls_cert", "tls_key" };
 	char *text[3] = { NULL, NULL, NULL }, path[1200], old[300];
-	char *conf = NULL;
+	char *conf = NULL, user[128] = "", was[128];
+	int64_t pending = 0;
 	fs_err e;
 	int rc = 0, i;
 
@@ -127,25 +128,38 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 	}
 	if ((rc = meta_text(old, sizeof(old), r, "server")) < 0)
 		goto done;
+	/* device.conf names the user, so status shows it before any sync
+	** (the server confirms it at each WELCOME).  Optional. */
+	snprintf(path, sizeof(path), "%s/device.conf", dir);
+	if (fs_pki__read_file(&conf, path, &e) == 0) {
+		char *u = strstr(conf, "user = ");
+		if (u && (u == conf || u[-1] == '\n')) {
+			u += 7;
+			u[strcspn(u, "\r\n")] = '\0';
+			snprintf(user, sizeof(user), "%s", u);
+		}
+	}
+	/* Changes made as one user must not be pushed as another's: the
+	** server would record the new certificate's user as their author. */
+	if ((rc = meta_text(was, sizeof(was), r, "user")) < 0 ||
+	    (rc = fs_change_count(&pending, r)) < 0)
+		goto done;
+	rc = 0;
+	if (pending > 0 && was[0] && user[0] && strcmp(was, user)) {
+		rc = fs_err__set(&r->err, FS_EINVALID,
+		        "this replica has %lld unsynced change(s) made as %s; sync "
+		        "them first, or enrol as %s with --discard-unsynced to "
+		        "drop them", (long long)pending, was, user);
+		goto done;
+	}
 	if ((rc = fs_replica__tx_begin(r)) < 0)
 		goto done;
 	for (i = 0; i < 3 && rc == 0; i++)
 		rc = meta_put(r, keys[i], text[i]);
 	if (rc == 0)
 		rc = meta_put(r, "server", server);
-	/* device.conf names the user, so status shows it before any sync
-	** (the server confirms it at each WELCOME).  Optional. */
-	snprintf(path, sizeof(path), "%s/device.conf", dir);
-	if (rc == 0 && fs_pki__read_file(&conf, path, &e) == 0) {
-		char *u = strstr(conf, "user = "), *end;
-		if (u && (u == conf || u[-1] == '\n')) {
-			u += 7;
-			end = u + strcspn(u, "\r\n");
-			*end = '\0';
-			if (*u)
-				rc = meta_put(r, "user", u);
-		}
-	}
+	if (rc == 0 && user[0])
+		rc = meta_put(r, "user", user);
 	/* Another server has another log: start over with a snapshot.  Local
 	** records and pending changes stay (and are pushed there). */
 	if (rc == 0 && old[0] && strcmp(old, server)) {
@@ -162,6 +176,39 @@ done:
 		free(text[i]);
 	free(conf);
 	return rc;
+}
+
+int fs_replica_discard_unsynced(fs_replica *r)
+{
+	static const char *reset[][2] = {
+		{ "cursor", "0" }, { "bootstrapped", "0" }, { "snap_tbl", "" },
+		{ "snap_rid", "" }, { "snap_seq", "0" }, { "refresh_from", "" }
+	};
+	fs_buf sql = FS_BUF_INIT;
+	size_t i;
+	int rc, was;
+
+	if ((rc = fs_replica__tx_begin(r)) < 0)
+		return rc;
+	/* Records go too: they hold the unsynced edits.  The next sync loads
+	** the server's state with a snapshot.  Children first. */
+	was = fs_replica__capture(r, 0);
+	for (i = r->schema.ntables; i-- > 0 && rc == 0;) {
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "DELETE FROM \"%s\"", r->schema.tables[i].name);
+		if (sql.failed)
+			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+		else
+			rc = fs_replica__exec(r, sql.ptr, "discarding local records");
+	}
+	fs_replica__capture(r, was);
+	fs_buf_free(&sql);
+	if (rc == 0)
+		rc = fs_replica__exec(r, "DELETE FROM fs_change",
+		                      "discarding unsynced changes");
+	for (i = 0; i < 6 && rc == 0; i++)
+		rc = meta_put(r, reset[i][0], reset[i][1]);
+	return fs_replica__tx_end(r, rc);
 }
 
 /* --------------------------------------------------------------- session */

@@ -261,6 +261,14 @@ int fs_csv_export(fs_replica *r, const char *entity, fs_write_cb cb,
 ** enroll` wrote into dir (ca.crt, device.crt, device.key, device.conf).
 ** Pending local changes are kept (they are pushed on the next sync). */
 int fs_replica_enroll(fs_replica *r, const char *server, const char *dir);
+/* Enrolling as another user than the one the pending changes were made as
+** fails with FS_EINVALID (the server would record the new user as their
+** author): sync first, or drop them with fs_replica_discard_unsynced(). */
+
+/* Drops every unsynced local change and the local records, in one
+** transaction; the next sync loads the server's state with a snapshot.
+** Conflicts and rejections already listed stay.  Irreversible. */
+int fs_replica_discard_unsynced(fs_replica *r);
 
 typedef struct fs_sync_stats {
 	uint64_t pushed;       /* local changes acknowledged by the server */

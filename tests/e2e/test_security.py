@@ -39,6 +39,39 @@ class SecurityTest(e2eutil.E2ECase):
         self.assertIn('"legit"', self.server_dump())
         self.assertNotIn("foreign", self.server_dump())
 
+    def test_reenrol_as_another_user_keeps_or_discards_explicitly(self):
+        # Changes made as alice must not be pushed under bob's certificate
+        # (the server would make bob their author): re-enrolling refuses
+        # while they are unsynced, unless --discard-unsynced says so.
+        A = self.new_client("A", "alice")
+        kept = A.add("customer", name="synced-as-alice")
+        A.sync()
+        A.add("customer", name="unsynced-as-alice")
+        before = A.state()
+        bob = self.enroll_new_user("bob", "EN_BOB")
+        res = A.run("init", "--server", self.server.addr, "--enroll", bob)
+        self.assertFailedCleanly(res, "re-enrolment as bob with alice's "
+                                 "changes pending", contains="--discard-unsynced")
+        self.assertUnchanged(A, before, "a refused re-enrolment")
+        # bad enrolment files with --discard-unsynced: nothing is dropped
+        res = A.run("init", "--server", self.server.addr, "--enroll",
+                    os.path.join(self.tmp, "no-such-dir"), "--discard-unsynced")
+        self.assertFailedCleanly(res, "--discard-unsynced with missing files")
+        self.assertUnchanged(A, before, "a failed --discard-unsynced")
+        A.ok("init", "--server", self.server.addr, "--enroll", bob,
+             "--discard-unsynced")
+        self.assertEqual(A.pending(), 0)
+        self.assertEqual(A.status()["user"], "bob")
+        A.sync()
+        names = sorted(r["name"] for r in A.records("customer"))
+        self.assertEqual(names, ["synced-as-alice"])
+        self.assertNotIn("unsynced-as-alice", self.server_dump())
+        self.assertIn(kept, self.server_dump())
+
+    def enroll_new_user(self, user, out_name):
+        self.add_rep(user)
+        return self.enroll(user, out_name)
+
     def test_revoked_device_refused(self):
         # The server reads the client's HELLO before refusing, so the ERROR
         # frame arrives (closing with it unread would reset the connection):
