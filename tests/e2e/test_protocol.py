@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""A second implementation of the client side of docs/protocol.md, in
+Python, talking to the real fieldsyncd: it checks that the document is
+enough to sync, and plays a client one schema version behind the server
+(a rep who has not updated the app), and one two versions behind."""
+import json
+import os
+import socket
+import ssl
+import struct
+import sys
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2eutil  # noqa: E402
+
+HELLO, WELCOME, PUSH, ACK, PULL, CHANGES, ERROR, BYE = range(1, 9)
+
+
+def uv(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def st(s):
+    if s is None:
+        return uv(0)
+    b = s.encode()
+    return uv(len(b) + 1) + b + b"\0"
+
+
+class Reader:
+    def __init__(self, data):
+        self.d, self.i = data, 0
+
+    def uv(self):
+        n = shift = 0
+        while True:
+            b = self.d[self.i]
+            self.i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    def str(self):
+        n = self.uv()
+        if n == 0:
+            return None
+        s = self.d[self.i:self.i + n - 1].decode()
+        assert self.d[self.i + n - 1] == 0, "string not NUL-terminated"
+        self.i += n
+        return s
+
+    def entry(self):
+        op = chr(self.d[self.i])
+        self.i += 1
+        return {"op": op, "tbl": self.str(), "rid": self.str(), "col": self.str(),
+                "val": self.str(), "hlc": self.uv(), "device": self.str(),
+                "author": self.str(), "seq": self.uv()}
+
+
+def entry(op, tbl, rid, col, val, hlc, base):
+    return (op.encode() + st(tbl) + st(rid) + st(col) + st(val) + uv(hlc)
+            + st(None) + st(None) + uv(base))
+
+
+class Conn:
+    def __init__(self, case, port, enroll_dir):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_verify_locations(os.path.join(enroll_dir, "ca.crt"))
+        ctx.load_cert_chain(os.path.join(enroll_dir, "device.crt"),
+                            os.path.join(enroll_dir, "device.key"))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def send(self, typ, payload):
+        flags = 0
+        if len(payload) >= 256:
+            z = struct.pack(">I", len(payload)) + zlib.compress(payload)
+            if len(z) < len(payload):
+                payload, flags = z, 1
+        self.s.sendall(struct.pack(">BBHI", typ, flags, 0, len(payload)) + payload)
+
+    def _exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("connection closed")
+            buf += chunk
+        return buf
+
+    def recv(self):
+        typ, flags, res, ln = struct.unpack(">BBHI", self._exact(8))
+        assert res == 0 and ln <= 8 << 20 and flags in (0, 1), (typ, flags, res, ln)
+        p = self._exact(ln)
+        if flags & 1:
+            (u,) = struct.unpack(">I", p[:4])
+            p = zlib.decompress(p[4:])
+            assert len(p) == u
+        return typ, Reader(p)
+
+    def close(self):
+        try:
+            self.send(BYE, b"")
+            self.s.close()
+        except OSError:
+            pass
+
+
+class ProtocolTest(e2eutil.E2ECase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_server()
+        self.A = self.new_client("A", "alice")
+        self.latest = int(self.A.status()["schema_version"])
+        self.add_rep("olga")
+        self.olga = self.enroll("olga", "EN_OLGA")
+
+    def hello(self, schema, cursor=0):
+        c = Conn(self, self.server.port, self.olga)
+        self.addCleanup(c.close)
+        c.send(HELLO, uv(1) + uv(schema) + st("protocol-test/1") + uv(cursor))
+        return c, c.recv()
+
+    def test_a_client_one_schema_version_behind_syncs(self):
+        cid = self.A.add("customer", name="Shared", city="Lyon", website="https://s.example")
+        self.A.sync()
+        c, (typ, r) = self.hello(self.latest - 1)
+        self.assertEqual(typ, WELCOME, "a client one version behind was refused")
+        self.assertEqual(r.uv(), 1)
+        self.assertEqual(r.uv(), self.latest)
+        self.assertEqual((r.str(), r.str()), ("olga", "rep"))
+        r.str()
+        hlc = max(r.uv(), 1) + (1 << 16)
+        # Bootstrap with a snapshot, as the document says.
+        c.send(PULL, uv(0) + uv(5000) + uv(1) + st(None) + st(None) + uv(0))
+        typ, r = c.recv()
+        self.assertEqual(typ, CHANGES)
+        nxt, more, snap, stbl, srid, sseq, n = (r.uv(), r.uv(), r.uv(), r.str(),
+                                               r.str(), r.uv(), r.uv())
+        got = [r.entry() for _ in range(n)]
+        self.assertEqual(snap, 1)
+        [mine] = [e for e in got if e["rid"] == cid]
+        self.assertEqual(mine["op"], "I")
+        self.assertEqual(json.loads(mine["val"])["city"], "Lyon")
+        # Push as an old app would: a new record without the fields it does
+        # not know, and an edit of one field of the shared record.
+        new = "01900000-0000-7000-8000-00000000abcd"
+        batch = (entry("I", "customer", new, None, json.dumps({"name": "From olga",
+                                                            "created_at": "2026-11-20T10:00:00Z"}),
+                       hlc, sseq)
+                 + entry("U", "customer", cid, "phone", json.dumps("+33 4 00"),
+                         hlc + 1, sseq))
+        c.send(PUSH, st("olga-test-1") + uv(2) + batch)
+        typ, r = c.recv()
+        self.assertEqual(typ, ACK)
+        self.assertEqual(r.str(), "olga-test-1")
+        applied, conflicts, nrej = r.uv(), r.uv(), r.uv()
+        rejections = [(r.uv(), r.str()) for _ in range(nrej)]
+        self.assertEqual((applied, conflicts, rejections), (2, 0, []))
+        # The same batch again: nothing applied, nothing recorded.
+        c.send(PUSH, st("olga-test-1") + uv(2) + batch)
+        typ, r = c.recv()
+        self.assertEqual(typ, ACK)
+        r.str()
+        self.assertEqual((r.uv(), r.uv(), r.uv()), (0, 0, 0))
+        recs = {x["id"]: x for x in map(json.loads, self.server_dump().splitlines())}
+        self.assertEqual(recs[new]["name"], "From olga")
+        # The fields olga's edit did not carry are untouched.
+        self.assertEqual((recs[cid]["phone"], recs[cid]["city"], recs[cid]["website"]),
+                         ("+33 4 00", "Lyon", "https://s.example"))
+        # And the author is the certificate's user.
+        self.assertIn(("olga",), self.server.sql(
+            "SELECT author FROM fs_log WHERE rid = ? AND col = 'phone'", (cid,)))
+        self.A.sync()
+        a = {x["id"]: x for x in self.A.records("customer")}
+        self.assertEqual(a[cid]["phone"], "+33 4 00")
+        self.assertIn(new, a)
+
+    def test_two_versions_behind_and_a_newer_client_are_refused_clearly(self):
+        for schema in (self.latest - 2, self.latest + 1):
+            c, (typ, r) = self.hello(schema)
+            self.assertEqual(typ, ERROR, "schema %d was not refused" % schema)
+            r.uv()
+            msg = r.str()
+            self.assertIn("schema", msg)
+            self.assertIn(str(schema), msg)
+
+
+if __name__ == "__main__":
+    e2eutil.main()
