@@ -8,6 +8,12 @@
 ** transaction, acknowledged only after COMMIT.  SIGTERM or SIGINT stops
 ** accepting, lets every connection finish the message it is on, and exits
 ** with nothing acknowledged lost.
+**
+** The ledger (ledger.c, docs/ledger.md): after each batch commits, still
+** under the write lock, the batch's log rows and the records they left are
+** captured for the ledger's writer thread, which commits them to
+** DIR/ledger.git.  At startup the ledger catches up with the database
+** before the server listens; at shutdown it writes everything captured.
 */
 #include <errno.h>
 #include <poll.h>
@@ -22,6 +28,7 @@
 #include <unistd.h>
 
 #include "../client/replica_int.h"
+#include "ledger.h"
 #include "pki.h"
 #include "store.h"
 #include "tls.h"
@@ -41,6 +48,14 @@ static const char usage_text[] =
 "                            milliseconds (default 10000)\n"
 "  --idle-timeout MS         close a connection silent for MS ms (default 120000)\n"
 "  --max-connections N       refuse connections beyond N at once (default 1024)\n"
+"  --no-ledger               do not write the git ledger DIR/ledger.git (tests and\n"
+"                            benchmarks only: the audit trail then has a gap\n"
+"                            that the next start with the ledger fills in)\n"
+"  --ledger-delay MS         test hook: the ledger writer waits MS ms before\n"
+"                            each commit (a window to kill the server in)\n"
+"\n"
+"The ledger must exist (fieldsync-admin init makes it); a missing or corrupt\n"
+"ledger stops the server with the reason.  See docs/ledger.md.\n"
 "  --help, --version\n";
 
 /* Set from the signal handler; everything else reads it. */
@@ -72,6 +87,7 @@ typedef struct server {
 	int handshake_ms;
 	int idle_ms;
 	unsigned long next_id;
+	fs_ledger *ledger;   /* NULL with --no-ledger */
 } server;
 
 typedef struct conn {
@@ -215,6 +231,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, const fs_peer *peer)
 			}
 			pthread_mutex_lock(&c->srv->write_lock);
 			rc = fs_store__push(r, peer, batch, &rd, count, &out);
+			if (rc >= 0)
+				fs_ledger_capture(c->srv->ledger, peer->device, peer->user);
 			pthread_mutex_unlock(&c->srv->write_lock);
 			if (rc < 0) {
 				logf_(c->id, "closing: batch %s refused: %s",
@@ -355,6 +373,63 @@ static int read_conf(char *listen, size_t size, const char *dir)
 	return 0;
 }
 
+static void ledger_log(void *payload, const char *msg)
+{
+	(void)payload;
+	logf_(0, "ledger: %s", msg);
+}
+
+/* Opens DIR/ledger.git, creating it only for a server that has logged
+** nothing yet, and catches it up with the database.  0, or -1 after
+** saying why on stderr: the server does not start without its ledger. */
+static int open_ledger(server *srv, fs_replica *r, fs_ledger_options *o)
+{
+	char repo[1200];
+	sqlite3_stmt *st = NULL;
+	long long logged = 0;
+	fs_err e;
+	int rc, n = 0;
+
+	o->log = ledger_log;
+	snprintf(repo, sizeof(repo), "%s/" FS_LEDGER_DIR, srv->dir);
+	rc = fs_ledger_open(&srv->ledger, repo, srv->db_path, o, &e);
+	if (rc == FS_ENOTFOUND) {
+		if (fs_replica__prepare(&st, r,
+		        "SELECT coalesce(max(seq), 0) FROM fs_log") == 0 &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			logged = sqlite3_column_int64(st, 0);
+		fs_replica__finish(r, st);
+		if (logged > 0) {
+			fprintf(stderr, "fieldsyncd: the ledger %s is missing, and the "
+			        "database has logged %lld changes: refusing to start "
+			        "without it.  Put the ledger back, or start a new one "
+			        "from the current state with `fieldsync-admin --dir %s "
+			        "ledger init` (docs/ledger.md).\n", repo, logged,
+			        srv->dir);
+			return -1;
+		}
+		o->create = 1;   /* a new server directory */
+		rc = fs_ledger_open(&srv->ledger, repo, srv->db_path, o, &e);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "fieldsyncd: %s; refusing to start (docs/ledger.md: "
+		        "verify, restore)\n", e.msg);
+		return -1;
+	}
+	if (fs_ledger_catch_up(srv->ledger, &n, &e) < 0) {
+		fprintf(stderr, "fieldsyncd: catching the ledger up: %s\n", e.msg);
+		return -1;
+	}
+	if (n)
+		logf_(0, "ledger caught up: %d commit(s), at log seq %lld", n,
+		      (long long)fs_ledger_mark(srv->ledger));
+	if (fs_ledger_start(srv->ledger, &e) < 0) {
+		fprintf(stderr, "fieldsyncd: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_ms(const char *s, int *out)
 {
 	char *end;
@@ -374,8 +449,9 @@ int main(int argc, char **argv)
 	char *ca = NULL, *cert = NULL, *key = NULL, path[1200];
 	fs_replica *r = NULL;
 	struct sigaction sa;
+	fs_ledger_options lopts = FS_LEDGER_OPTIONS_INIT;
 	fs_err e;
-	int lfd = -1, bound = 0, i, rc = 1;
+	int lfd = -1, bound = 0, i, rc = 1, no_ledger = 0;
 
 	memset(&srv, 0, sizeof(srv));
 	memset(&e, 0, sizeof(e));
@@ -387,6 +463,9 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
 			return 0;
+		} else if (!strcmp(a, "--no-ledger")) {
+			no_ledger = 1;
+			continue;
 		} else if (!strcmp(a, "--version")) {
 			printf("fieldsyncd %s (protocol %d, schema %d)\n", FS_VERSION,
 			       FS_PROTO_VERSION, fs_schema_version_latest());
@@ -405,6 +484,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--idle-timeout")) {
 			if (parse_ms(v, &srv.idle_ms) < 0)
 				return fprintf(stderr, "fieldsyncd: bad --idle-timeout "
+				               "'%s'\n", v), 2;
+		} else if (!strcmp(a, "--ledger-delay")) {
+			if (parse_ms(v, &lopts.delay_ms) < 0)
+				return fprintf(stderr, "fieldsyncd: bad --ledger-delay "
 				               "'%s'\n", v), 2;
 		} else if (!strcmp(a, "--max-connections")) {
 			if (parse_ms(v, &srv.max_conn) < 0)
@@ -445,6 +528,8 @@ int main(int argc, char **argv)
 		        "fieldsync-admin init)\n", fs_replica_errmsg(r), dir);
 		goto done;
 	}
+	if (!no_ledger && open_ledger(&srv, r, &lopts) < 0)
+		goto done;
 	fs_replica_close(r);
 	r = NULL;
 	snprintf(path, sizeof(path), "%s/ca.crt", dir);
@@ -541,6 +626,17 @@ int main(int argc, char **argv)
 			break;
 	}
 	pthread_mutex_unlock(&srv.count_lock);
+	if (srv.ledger) {
+		int n = 0;
+		/* Everything captured, then anything not captured, with no
+		** writer running meanwhile. */
+		fs_ledger_stop(srv.ledger);
+		pthread_mutex_lock(&srv.write_lock);
+		if (fs_ledger_catch_up(srv.ledger, &n, &e) < 0)
+			logf_(0, "ledger: %s", e.msg);
+		pthread_mutex_unlock(&srv.write_lock);
+		logf_(0, "ledger at log seq %lld", (long long)fs_ledger_mark(srv.ledger));
+	}
 	logf_(0, "stopped");
 	rc = 0;
 	goto done;
@@ -550,6 +646,7 @@ done:
 	if (lfd >= 0)
 		close(lfd);
 	fs_replica_close(r);
+	fs_ledger_free(srv.ledger);
 	fs_tls_conf__free(srv.tls);
 	free(ca);
 	free(cert);
