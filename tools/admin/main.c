@@ -1,10 +1,12 @@
 /*
 ** main.c -- `fieldsync-admin`, administration of a server directory:
 ** creating it (central database, company CA, server certificate, config),
-** users, device enrolment and revocation, and the server's dump.
+** users, device enrolment and revocation, and the server's dump.  The
+** ledger's commands (history, verify, restore) are in cmd_*.c.
 **
 ** A server directory:
 **   server.db        central database (schema/ migrations, WAL)
+**   ledger.git       the ledger: every change, a bare git repository
 **   ca.crt, ca.key   the company CA (key 0600): signs server and devices
 **   server.crt/.key  the server's identity, for the names given at init
 **   fieldsync.conf   settings (listen = HOST:PORT)
@@ -19,8 +21,16 @@
 #include <unistd.h>
 
 #include "../../client/replica_int.h"
+#include "admin.h"
+#include "ledger.h"
 #include "pki.h"
 #include "uuid.h"
+
+#define usage admin_usage
+#define fail admin_fail
+#define open_db admin_open_db
+#define opt admin_opt
+#define has_flag admin_has_flag
 
 static const char usage_text[] =
 "usage: fieldsync-admin --dir DIR COMMAND [ARGS...]\n"
@@ -37,10 +47,22 @@ static const char usage_text[] =
 "  device revoke DEVICE_ID     refuse that device from now on\n"
 "  dump                        every live record, exactly as `fieldsync dump`\n"
 "\n"
+"The ledger (DIR/ledger.git, a git repository of every change; docs/ledger.md):\n"
+"  history TABLE ID [--json]   every version of a record, newest first: who,\n"
+"                              from which device, when, fields old -> new\n"
+"  verify                      the database and the ledger agree (exit 1 and\n"
+"                              every difference if not)\n"
+"  restore --ledger PATH --to NEWDIR [--as-of DATE|COMMIT]\n"
+"        rebuild a server directory from a ledger alone (a new CA: add the\n"
+"        users and enrol the devices again); DATE is YYYY-MM-DD[THH:MM:SS]\n"
+"        (UTC): the ledger as it was then\n"
+"  ledger init                 start a ledger for a server directory that has\n"
+"                              none (its first commit is the current state)\n"
+"\n"
 "DIR may also come from the environment variable FIELDSYNC_DIR.\n"
 "Exit codes: 0 ok, 1 error, 2 usage.\n";
 
-static int usage(const char *fmt, const char *arg)
+int admin_usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "fieldsync-admin: ");
 	fprintf(stderr, fmt, arg);
@@ -48,7 +70,7 @@ static int usage(const char *fmt, const char *arg)
 	return 2;
 }
 
-static int fail(const char *fmt, const char *a, const char *b)
+int admin_fail(const char *fmt, const char *a, const char *b)
 {
 	fprintf(stderr, "fieldsync-admin: ");
 	fprintf(stderr, fmt, a, b);
@@ -56,7 +78,7 @@ static int fail(const char *fmt, const char *a, const char *b)
 	return 1;
 }
 
-static int open_db(fs_replica **r, const char *dir, int create)
+int admin_open_db(fs_replica **r, const char *dir, int create)
 {
 	char path[1200];
 
@@ -69,7 +91,7 @@ static int open_db(fs_replica **r, const char *dir, int create)
 	return 0;
 }
 
-static const char *opt(int argc, char **argv, const char *name)
+const char *admin_opt(int argc, char **argv, const char *name)
 {
 	int i;
 
@@ -79,7 +101,7 @@ static const char *opt(int argc, char **argv, const char *name)
 	return NULL;
 }
 
-static int has_flag(int argc, char **argv, const char *name)
+int admin_has_flag(int argc, char **argv, const char *name)
 {
 	int i;
 
@@ -102,7 +124,7 @@ static int write_pem(const char *dir, const char *name, const char *text,
 	return 0;
 }
 
-static int cmd_init(const char *dir, int argc, char **argv)
+int admin_init_dir(const char *dir, int argc, char **argv, int ledger)
 {
 	const char *org = opt(argc, argv, "--org");
 	const char *listen = opt(argc, argv, "--listen");
@@ -147,6 +169,18 @@ static int cmd_init(const char *dir, int argc, char **argv)
 		goto done;
 	if (open_db(&r, dir, 1))
 		goto done;
+	if (ledger) {
+		fs_ledger_options lo = FS_LEDGER_OPTIONS_INIT;
+		fs_ledger *l = NULL;
+
+		lo.create = 1;
+		snprintf(path, sizeof(path), "%s/" FS_LEDGER_DIR, dir);
+		if (fs_ledger_open(&l, path, NULL, &lo, &e) < 0) {
+			rc = fail("%s%s", e.msg, "");
+			goto done;
+		}
+		fs_ledger_free(l);
+	}
 	printf("server directory %s ready: central database, company CA, "
 	       "server certificate for", dir);
 	for (i = 0; i < n; i++)
@@ -420,12 +454,24 @@ int main(int argc, char **argv)
 		free(rest);
 		return 2;
 	}
+	if (!strcmp(rest[0], "restore")) {   /* --to names the directory */
+		rc = admin_cmd_restore(n - 1, rest + 1);
+		free(rest);
+		return rc;
+	}
 	if (!dir || !*dir) {
 		free(rest);
 		return usage("no server directory: give --dir DIR%s", "");
 	}
 	if (!strcmp(rest[0], "init"))
-		rc = cmd_init(dir, n - 1, rest + 1);
+		rc = admin_init_dir(dir, n - 1, rest + 1, 1);
+	else if (!strcmp(rest[0], "history"))
+		rc = admin_cmd_history(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "verify"))
+		rc = n == 1 ? admin_cmd_verify(dir)
+		            : usage("verify takes no argument%s", "");
+	else if (!strcmp(rest[0], "ledger"))
+		rc = admin_cmd_ledger(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "user"))
 		rc = cmd_user(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "device"))
