@@ -53,14 +53,18 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 {
 	fs_stmt_slot *victim = NULL;
 	sqlite3_stmt *st = NULL;
+	uint64_t h = 14695981039346656037ULL;
+	const char *p;
 	char *copy;
 	size_t i;
 	int rc;
 
 	*out = NULL;
+	for (p = sql; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	for (i = 0; i < FS_STMT_CACHE; i++) {
 		fs_stmt_slot *s = &r->stmts[i];
-		if (s->sql && !s->in_use && !strcmp(s->sql, sql)) {
+		if (s->sql && s->hash == h && !s->in_use && !strcmp(s->sql, sql)) {
 			s->in_use = 1;
 			s->used = ++r->stmt_clock;
 			*out = s->st;
@@ -80,6 +84,7 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 		free(victim->sql);
 		sqlite3_finalize(victim->st);
 		victim->sql = copy;
+		victim->hash = h;
 		victim->st = st;
 		victim->in_use = 1;
 		victim->used = ++r->stmt_clock;
@@ -522,6 +527,21 @@ void fs_replica_close(fs_replica *r)
 	if (!r)
 		return;
 	stmt_cache_clear(r);
+	if (r->apply_ins) {
+		size_t i;
+		for (i = 0; i < r->schema.ntables; i++)
+			sqlite3_finalize(r->apply_ins[i]);
+		free(r->apply_ins);
+	}
+	if (r->apply_upd) {
+		size_t i, j;
+		for (i = 0; i < r->schema.ntables; i++) {
+			for (j = 0; r->apply_upd[i] && j < r->schema.tables[i].ncols; j++)
+				sqlite3_finalize(r->apply_upd[i][j]);
+			free(r->apply_upd[i]);
+		}
+		free(r->apply_upd);
+	}
 	if (r->db) {
 		if (r->explicit_tx)
 			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);

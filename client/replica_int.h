@@ -19,6 +19,7 @@
 
 typedef struct fs_stmt_slot {
 	char *sql;
+	uint64_t hash;       /* of sql: most lookups compare only this */
 	sqlite3_stmt *st;
 	unsigned long used;  /* LRU stamp */
 	int in_use;          /* handed out and not yet finished */
@@ -36,6 +37,8 @@ struct fs_replica {
 	fs_rand rnd;         /* randomness for ids */
 	fs_stmt_slot stmts[FS_STMT_CACHE];
 	unsigned long stmt_clock;
+	sqlite3_stmt **apply_ins;  /* per table: apply.c's record INSERT */
+	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
 };
 
 /* A field resolved against the schema, with its value converted. */

@@ -447,7 +447,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	if (cmp > 0) {
 		if ((rc = fs_replica__apply_update(r, t, rid, c, val)) < 0) {
 			free(old);
-			if (rc == FS_EINVALID || (r->err.msg[0] && strstr(r->err.msg,
+			if (rc == FS_EINVALID || rc == FS_ECORRUPT ||
+			    (r->err.msg[0] && strstr(r->err.msg,
 			                                            "constraint")))
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
