@@ -22,6 +22,8 @@
 #include "ledger.h"
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)   /* capture waits above this */
 #define MERGE_MAX_ROWS 20000                 /* rows per merged commit */
 #define CATCH_UP_ROWS 5000                   /* rows per catch-up commit */
+#define PACK_MIN_FILES 256                   /* commits this big go as a pack */
 
 typedef struct change {
 	char *path;
@@ -65,10 +68,12 @@ struct fs_ledger {
 	fs_ledger_options opts;
 	char *repo_path;
 	git_repository *repo;
+	git_repository *fast;  /* the same repository, writing to memory */
+	git_odb_backend *mp;   /* fast's in-memory object store (odb owns it) */
 	fs_replica *r;       /* capture's connection (views installed) */
 	git_oid head;
 	int has_head;
-	git_tree *tree;      /* the head commit's tree (writer side) */
+	git_oid tree;        /* the head commit's tree */
 	int64_t mark;        /* last seq committed to git */
 	int64_t captured;    /* last seq queued */
 	int git_inited;
@@ -583,8 +588,42 @@ static void fmt_hlc(char *out, size_t size, uint64_t hlc)
 	fs_hlc_format(out, size, hlc);
 }
 
+/* Writes what the in-memory store holds as one pack file into the
+** repository, then empties it.  Objects first, the ref after: a crash in
+** between leaves objects nothing points to, never a ref to nothing. */
+static int flush_pack(fs_ledger *l, fs_err *e)
+{
+	git_buf pack = GIT_BUF_INIT;
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress st;
+	int error = -1;
+
+	memset(&st, 0, sizeof(st));
+	if (git_mempack_dump(&pack, l->fast, l->mp) < 0 ||
+	    git_repository_odb(&odb, l->repo) < 0 ||
+	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &st) < 0 ||
+	    wp->commit(wp, &st) < 0) {
+		git_fail(e, FS_ERROR, "writing a pack");
+		goto done;
+	}
+	error = 0;
+done:
+	if (wp)
+		wp->free(wp);
+	git_odb_free(odb);
+	git_buf_dispose(&pack);
+	git_mempack_reset(l->mp);
+	return error;
+}
+
 static int write_item(fs_ledger *l, item *it, fs_err *e)
 {
+	/* A big commit (a whole batch of creations) is written to memory and
+	** then as one pack: one file instead of one per object, which is what
+	** costs on a file system.  Small ones go as loose objects. */
+	git_repository *repo = it->nch >= PACK_MIN_FILES ? l->fast : l->repo;
 	git_tree *base = NULL, *tree = NULL;
 	git_treebuilder *tb = NULL;
 	git_signature *author = NULL, *committer = NULL;
@@ -596,25 +635,18 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 	int error = -1;
 
 	/* The baseline: the head's tree, or an empty one. */
-	if (l->tree) {
-		base = l->tree;
-	} else if (l->has_head) {
-		if (git_commit_lookup(&parent, l->repo, &l->head) < 0 ||
-		    git_commit_tree(&l->tree, parent) < 0) {
-			git_fail(e, FS_ECORRUPT, "reading the last commit");
+	if (l->has_head) {
+		if (git_tree_lookup(&base, repo, &l->tree) < 0) {
+			git_fail(e, FS_ECORRUPT, "reading the last tree");
 			goto done;
 		}
-		git_commit_free(parent);
-		parent = NULL;
-		base = l->tree;
 	} else {
-		if (git_treebuilder_new(&tb, l->repo, NULL) < 0 ||
+		if (git_treebuilder_new(&tb, repo, NULL) < 0 ||
 		    git_treebuilder_write(&base_id, tb) < 0 ||
-		    git_tree_lookup(&l->tree, l->repo, &base_id) < 0) {
+		    git_tree_lookup(&base, repo, &base_id) < 0) {
 			git_fail(e, FS_ERROR, "writing the empty tree");
 			goto done;
 		}
-		base = l->tree;
 	}
 	if (it->nch && !(up = calloc(it->nch, sizeof(*up)))) {
 		fs_err__set(e, FS_ERROR, "ledger: out of memory");
@@ -623,7 +655,7 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 	for (i = 0; i < it->nch; i++) {
 		const change *c = &it->ch[i];
 		if (c->json) {
-			if (git_blob_create_from_buffer(&up[nup].id, l->repo, c->json,
+			if (git_blob_create_from_buffer(&up[nup].id, repo, c->json,
 			                                strlen(c->json)) < 0) {
 				git_fail(e, FS_ERROR, "writing a record");
 				goto done;
@@ -643,14 +675,14 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 		nup++;
 	}
 	if (nup) {
-		if (git_tree_create_updated(&tree_id, l->repo, base, nup, up) < 0) {
+		if (git_tree_create_updated(&tree_id, repo, base, nup, up) < 0) {
 			git_fail(e, FS_ERROR, "writing the trees");
 			goto done;
 		}
 	} else {
 		git_oid_cpy(&tree_id, git_tree_id(base));
 	}
-	if (git_tree_lookup(&tree, l->repo, &tree_id) < 0) {
+	if (git_tree_lookup(&tree, repo, &tree_id) < 0) {
 		git_fail(e, FS_ERROR, "reading the new tree");
 		goto done;
 	}
@@ -709,26 +741,37 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 			goto done;
 		}
 	}
-	if (l->has_head && git_commit_lookup(&parent, l->repo, &l->head) < 0) {
+	if (l->has_head && git_commit_lookup(&parent, repo, &l->head) < 0) {
 		git_fail(e, FS_ECORRUPT, "reading the last commit");
 		goto done;
 	}
-	if (git_commit_create(&commit_id, l->repo, FS_LEDGER_BRANCH, author,
+	if (git_commit_create(&commit_id, repo,
+	                      repo == l->fast ? NULL : FS_LEDGER_BRANCH, author,
 	                      committer, "UTF-8", msg.ptr, tree,
 	                      parent ? 1 : 0,
 	                      (const git_commit **)&parent) < 0) {
 		git_fail(e, FS_ERROR, "writing the commit");
 		goto done;
 	}
+	if (repo == l->fast) {
+		git_reference *ref = NULL;
+		if (flush_pack(l, e) < 0)
+			goto done;
+		if (git_reference_create(&ref, l->repo, FS_LEDGER_BRANCH, &commit_id,
+		                         1, NULL) < 0) {
+			git_fail(e, FS_ERROR, "moving the branch");
+			goto done;
+		}
+		git_reference_free(ref);
+	}
 	git_oid_cpy(&l->head, &commit_id);
+	git_oid_cpy(&l->tree, &tree_id);
 	l->has_head = 1;
-	git_tree_free(l->tree);
-	l->tree = tree;
-	tree = NULL;
 	l->mark = it->seq_hi;
 	error = 0;
 done:
 	git_treebuilder_free(tb);
+	git_tree_free(base);
 	git_tree_free(tree);
 	git_commit_free(parent);
 	git_signature_free(author);
@@ -770,6 +813,7 @@ static int install_views(fs_ledger *l, fs_err *e)
 static int read_head(fs_ledger *l, fs_err *e)
 {
 	git_commit *c = NULL;
+	git_tree *t = NULL;
 	char seq[64];
 	int64_t lo, hi;
 	int rc;
@@ -783,12 +827,14 @@ static int read_head(fs_ledger *l, fs_err *e)
 	if (rc < 0)
 		return git_fail(e, FS_ECORRUPT, "reading " FS_LEDGER_BRANCH);
 	if (git_commit_lookup(&c, l->repo, &l->head) < 0 ||
-	    git_commit_tree(&l->tree, c) < 0) {
+	    git_tree_lookup(&t, l->repo, git_commit_tree_id(c)) < 0) {
 		git_commit_free(c);
 		return fs_err__set(e, FS_ECORRUPT, "ledger %s is corrupt: its last "
 		                   "commit cannot be read: %s", l->repo_path,
 		                   fs_ledger__git_msg());
 	}
+	git_oid_cpy(&l->tree, git_tree_id(t));
+	git_tree_free(t);
 	rc = fs_ledger__trailer(seq, sizeof(seq), git_commit_message(c),
 	                        "Fieldsync-Seq");
 	git_commit_free(c);
@@ -848,6 +894,16 @@ int fs_ledger_open(fs_ledger **out, const char *repo_path,
 		            "repository: %s", repo_path, fs_ledger__git_msg());
 		goto done;
 	}
+	{
+		/* HEAD must be readable (stock git needs it), even if unborn. */
+		git_reference *h = NULL;
+		if (git_reference_lookup(&h, l->repo, "HEAD") < 0) {
+			fs_err__set(e, FS_ECORRUPT, "ledger %s is corrupt: HEAD: %s",
+			            repo_path, fs_ledger__git_msg());
+			goto done;
+		}
+		git_reference_free(h);
+	}
 	if (!git_repository_is_bare(l->repo)) {
 		fs_err__set(e, FS_ECORRUPT, "ledger %s is not a bare repository",
 		            repo_path);
@@ -855,6 +911,23 @@ int fs_ledger_open(fs_ledger **out, const char *repo_path,
 	}
 	if (read_head(l, e) < 0)
 		goto done;
+	{
+		git_odb *odb = NULL;
+		if (git_repository_open_ext(&l->fast, repo_path,
+		                            GIT_REPOSITORY_OPEN_NO_SEARCH |
+		                            GIT_REPOSITORY_OPEN_BARE, NULL) < 0 ||
+		    git_mempack_new(&l->mp) < 0 ||
+		    git_repository_odb(&odb, l->fast) < 0 ||
+		    git_odb_add_backend(odb, l->mp, 1000) < 0) {
+			git_odb_free(odb);
+			if (l->mp)
+				l->mp->free(l->mp);
+			l->mp = NULL;
+			git_fail(e, FS_ERROR, "opening the repository for writing");
+			goto done;
+		}
+		git_odb_free(odb);
+	}
 	if (db_path) {
 		if (fs_replica__open_server(&l->r, db_path, 0) < 0) {
 			fs_err__set(e, l->r ? l->r->err.code : FS_ERROR, "ledger: %s",
@@ -1072,7 +1145,7 @@ void fs_ledger_free(fs_ledger *l)
 		pthread_cond_destroy(&l->room);
 	}
 	fs_replica_close(l->r);
-	git_tree_free(l->tree);
+	git_repository_free(l->fast);
 	git_repository_free(l->repo);
 	if (l->git_inited)
 		git_libgit2_shutdown();

@@ -28,6 +28,7 @@
 
 #include "../../client/replica_int.h"
 #include "admin.h"
+#include "json.h"
 #include "ledger.h"
 
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into *out. */
@@ -149,12 +150,65 @@ static int blob_text(char **out, git_repository *repo, const git_oid *id)
 	return *out ? 0 : -1;
 }
 
+/* The ledger's file holds the canonical dump form (what people type:
+** 86.50, 13 for 13 %); the database and the wire hold stored forms (8650
+** minor units, 1300 basis points).  Each field goes through the same
+** conversion as typed input; the result is a JSON object of stored values,
+** as a pushed creation carries it. */
+static int stored_json(fs_buf *out, fs_replica *r, const fs_table *t,
+                       const char *json)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, first = 1;
+
+	if ((rc = fs_replica__prepare(&st, r,
+	        "SELECT key, CASE WHEN type = 'text' THEN value ELSE ?1 -> "
+	        "('$.\"' || key || '\"') END FROM json_each(?1) "
+	        "WHERE type <> 'null'")) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	fs_buf_clear(out);
+	fs_buf_putc(out, '{');
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const fs_column *c = fs_schema__column(t, k);
+		fs_value v;
+
+		if (!c || !strcmp(k, "id") || !strcmp(k, "table"))
+			continue;
+		if (fs_replica__convert(&v, r, t, c,
+		                        (const char *)sqlite3_column_text(st, 1)) < 0) {
+			fs_replica__finish(r, st);
+			return r->err.code;
+		}
+		if (!first)
+			fs_buf_putc(out, ',');
+		first = 0;
+		fs_json__str(out, c->name);
+		fs_buf_putc(out, ':');
+		if (v.type == SQLITE_INTEGER)
+			fs_buf_printf(out, "%lld", (long long)v.i);
+		else if (v.type == SQLITE_TEXT)
+			fs_json__str(out, v.s);
+		else
+			fs_buf_puts(out, "null");
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading a record file");
+	fs_buf_putc(out, '}');
+	if (out->failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	return 0;
+}
+
 /* One record file: the row, its log entry and its version. */
 static int restore_record(rctx *x, const fs_table *t, const char *name,
                           const git_oid *blob)
 {
 	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
+	fs_buf val = FS_BUF_INIT;
 	char rid[64], *json = NULL;
 	size_t n = strlen(name);
 	int rc;
@@ -166,7 +220,8 @@ static int restore_record(rctx *x, const fs_table *t, const char *name,
 	rid[n - 5] = '\0';
 	if (blob_text(&json, x->repo, blob) < 0)
 		return admin_fail("reading %s: %s", name, fs_ledger__git_msg()), -1;
-	if ((rc = fs_replica__apply_insert(r, t, rid, json)) < 0)
+	if ((rc = stored_json(&val, r, t, json)) < 0 ||
+	    (rc = fs_replica__apply_insert(r, t, rid, val.ptr)) < 0)
 		goto done;
 	x->seq++;
 	if ((rc = fs_replica__prepare(&st, r,
@@ -177,7 +232,7 @@ static int restore_record(rctx *x, const fs_table *t, const char *name,
 	sqlite3_bind_int64(st, 1, x->seq);
 	sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, rid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, val.ptr, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, x->hlc);
 	rc = fs_replica__step_done(r, st, "restoring the log");
 	fs_replica__finish(r, st);
@@ -199,6 +254,7 @@ done:
 	if (rc < 0)
 		admin_fail("restoring %s: %s", name, fs_replica_errmsg(r));
 	free(json);
+	fs_buf_free(&val);
 	return rc;
 }
 
