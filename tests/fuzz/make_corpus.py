@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets (tests/fuzz/corpus/TARGET/):
+valid inputs of every kind each decoder meets, from docs/protocol.md, so
+the fuzzer starts from deep paths.  Re-run after a format change."""
+import json
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def uv(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def st(s):
+    if s is None:
+        return uv(0)
+    b = s.encode()
+    return uv(len(b) + 1) + b + b"\0"
+
+
+def entry(op, tbl, rid, col, val, hlc, base, device=None, author=None):
+    return (op.encode() + st(tbl) + st(rid) + st(col) + st(val) + uv(hlc)
+            + st(device) + st(author) + uv(base))
+
+
+def frame(typ, payload, compress=False):
+    flags = 0
+    if compress:
+        payload = struct.pack(">I", len(payload)) + zlib.compress(payload)
+        flags = 1
+    return struct.pack(">BBHI", typ, flags, 0, len(payload)) + payload
+
+
+CID = "01900000-0000-7000-8000-000000000042"
+REC = json.dumps({"name": "Acme \u00e9", "city": "Lyon", "credit_limit": 150000,
+                  "level": "A", "status": "active", "created_at": "2026-11-22T09:00:00Z"})
+HLC = 1795000000000 << 16
+
+
+def push_payload(n=3):
+    es = entry("I", "customer", CID, None, REC, HLC, 0)
+    es += entry("U", "customer", CID, "city", json.dumps("Paris"), HLC + 1, 0)
+    es += entry("U", "customer", CID, "credit_limit", "-5", HLC + 2, 0)
+    es += entry("D", "contact", "01900000-0000-7000-8000-000000000043", None, None, HLC + 3, 0)
+    es += entry("R", "fs_conflict", "1", None, json.dumps("mine"), HLC + 4, 0)
+    return st("dev-1-5") + uv(5) + es
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def main():
+    # wire: frames as they travel
+    write("wire", "hello", frame(1, uv(1) + uv(3) + st("fieldsync/0.1.0") + uv(0)))
+    write("wire", "push", frame(3, push_payload()))
+    write("wire", "push-z", frame(3, push_payload() * 1, compress=True))
+    write("wire", "changes", frame(6, uv(9) + uv(0) + uv(1) + st("customer") + st(CID)
+                                   + uv(9) + uv(1) + entry("I", "customer", CID, None, REC,
+                                                           HLC, 7, "dev", "alice")))
+    write("wire", "ack", frame(4, st("dev-1-5") + uv(2) + uv(1) + uv(1) + uv(0)
+                               + st("customer: bad value") + uv(1)
+                               + entry("U", "customer", CID, "city", '"Lyon"', HLC, 3,
+                                       "dev2", "bob")))
+    write("wire", "error", frame(7, uv(13) + st("device was revoked")))
+    write("wire", "bye", frame(8, b""))
+    # json: record objects
+    write("json", "record", REC)
+    write("json", "escapes", json.dumps({"s": "q\" \\ / \b\f\n\r\t \u00e9 \U0001F600",
+                                         "n": None, "t": True, "f": False,
+                                         "r": -1.5e-3, "o": {"a": [1, {"b": 2}]}}))
+    write("json", "scalar", '"just a string"')
+    # csv: import files
+    write("csv", "customers", "name,city,credit_limit,notes\n"
+                              "Acme,Lyon,1500.00,\"a, \"\"quoted\"\"\nline\"\r\n"
+                              "\u00c9cole,Paris,,\n")
+    write("csv", "bom", "\ufeffsku,name,unit,list_price\nP-1,Widget,pc,9.99\n")
+    # push: PUSH payloads (after the frame)
+    write("push", "batch", push_payload())
+    write("push", "replay-and-unknown",
+          st("dev-6-8") + uv(3)
+          + entry("I", "customer", CID, None, REC, HLC, 0)
+          + entry("U", "nosuch", CID, "x", "1", HLC + 5, 0)
+          + entry("U", "customer", CID, "nosuchfield", "1", HLC + 6, 0))
+
+
+if __name__ == "__main__":
+    main()
