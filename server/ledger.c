@@ -1126,7 +1126,9 @@ void fs_ledger_stop(fs_ledger *l)
 	pthread_cond_broadcast(&l->room);
 	pthread_mutex_unlock(&l->lock);
 	pthread_join(l->th, NULL);
+	pthread_mutex_lock(&l->lock);
 	l->running = 0;
+	pthread_mutex_unlock(&l->lock);
 }
 
 void fs_ledger_free(fs_ledger *l)

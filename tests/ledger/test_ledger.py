@@ -273,6 +273,22 @@ class LedgerTest(e2eutil.E2ECase):
         self.assertEqual(self.admin_in(old, "dump"), mid_dump)
         self.verify_clean(old)
 
+        # As of a date: after every commit, the last state; before the
+        # first, nothing to restore.
+        rc, out, err = self.admin_rc("restore", "--ledger", self.ledger,
+                                     "--to", os.path.join(self.tmp, "FUTURE"),
+                                     "--as-of", "2999-12-31", directory=False)
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(self.admin_in(os.path.join(self.tmp, "FUTURE"),
+                                       "dump"), final_dump)
+        rc, out, err = self.admin_rc("restore", "--ledger", self.ledger,
+                                     "--to", os.path.join(self.tmp, "PAST"),
+                                     "--as-of", "2000-01-01T00:00:00Z",
+                                     directory=False)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("no commit as of 2000-01-01", err)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "PAST")))
+
         # The restored directory serves: a newly enrolled device gets it all
         # and its edits land in the restored ledger.
         srv = self.start_server(directory=new, name="restored")
