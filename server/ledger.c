@@ -22,7 +22,6 @@
 #include "ledger.h"
 
 #include <git2.h>
-#include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <time.h>
 
 #include "../client/replica_int.h"
+#include "ledger_pack.h"
 #include "hlc.h"
 #include "value.h"
 
@@ -69,7 +69,8 @@ struct fs_ledger {
 	char *repo_path;
 	git_repository *repo;
 	git_repository *fast;  /* the same repository, writing to memory */
-	git_odb_backend *mp;   /* fast's in-memory object store (odb owns it) */
+	git_odb_backend *mp;   /* fast's in-memory store (ledger_pack.c; the
+	                          odb owns it) */
 	fs_replica *r;       /* capture's connection (views installed) */
 	git_oid head;
 	int has_head;
@@ -593,36 +594,22 @@ static void fmt_hlc(char *out, size_t size, uint64_t hlc)
 ** between leaves objects nothing points to, never a ref to nothing. */
 static int flush_pack(fs_ledger *l, fs_err *e)
 {
-	git_buf pack = GIT_BUF_INIT;
 	git_odb *odb = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress st;
-	int error = -1;
+	int rc;
 
-	memset(&st, 0, sizeof(st));
-	if (git_mempack_dump(&pack, l->fast, l->mp) < 0 ||
-	    git_repository_odb(&odb, l->repo) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &st) < 0 ||
-	    wp->commit(wp, &st) < 0) {
-		git_fail(e, FS_ERROR, "writing a pack");
-		goto done;
-	}
-	error = 0;
-done:
-	if (wp)
-		wp->free(wp);
+	if (git_repository_odb(&odb, l->repo) < 0)
+		return git_fail(e, FS_ERROR, "opening the object store");
+	rc = fs_ledger__mem_flush(l->mp, odb, e);
 	git_odb_free(odb);
-	git_buf_dispose(&pack);
-	git_mempack_reset(l->mp);
-	return error;
+	return rc;
 }
 
 static int write_item(fs_ledger *l, item *it, fs_err *e)
 {
 	/* A big commit (a whole batch of creations) is written to memory and
-	** then as one pack: one file instead of one per object, which is what
-	** costs on a file system.  Small ones go as loose objects. */
+	** then as one pack (ledger_pack.c): one file instead of one per
+	** object, which is what costs on a file system.  Small ones go as
+	** loose objects. */
 	git_repository *repo = it->nch >= PACK_MIN_FILES ? l->fast : l->repo;
 	git_tree *base = NULL, *tree = NULL;
 	git_treebuilder *tb = NULL;
@@ -655,8 +642,11 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 	for (i = 0; i < it->nch; i++) {
 		const change *c = &it->ch[i];
 		if (c->json) {
-			if (git_blob_create_from_buffer(&up[nup].id, repo, c->json,
-			                                strlen(c->json)) < 0) {
+			if (repo == l->fast
+			    ? fs_ledger__mem_put(&up[nup].id, l->mp, c->json,
+			                         strlen(c->json), GIT_OBJECT_BLOB) < 0
+			    : git_blob_create_from_buffer(&up[nup].id, repo, c->json,
+			                                  strlen(c->json)) < 0) {
 				git_fail(e, FS_ERROR, "writing a record");
 				goto done;
 			}
@@ -916,7 +906,7 @@ int fs_ledger_open(fs_ledger **out, const char *repo_path,
 		if (git_repository_open_ext(&l->fast, repo_path,
 		                            GIT_REPOSITORY_OPEN_NO_SEARCH |
 		                            GIT_REPOSITORY_OPEN_BARE, NULL) < 0 ||
-		    git_mempack_new(&l->mp) < 0 ||
+		    fs_ledger__mem_new(&l->mp) < 0 ||
 		    git_repository_odb(&odb, l->fast) < 0 ||
 		    git_odb_add_backend(odb, l->mp, 1000) < 0) {
 			git_odb_free(odb);

@@ -306,6 +306,45 @@ class LedgerTest(e2eutil.E2ECase):
         self.assertEqual(hist[0]["author"], "carol")
         self.verify_clean(new)
 
+    def test_big_batch_is_written_as_a_pack(self):
+        # 600 records in one batch: the ledger builds the commit in memory
+        # and writes one pack (server/ledger_pack.c); stock git must read it.
+        alice, bob = self.make_reps(["alice", "bob"])
+        csv = os.path.join(self.tmp, "c.csv")
+        with open(csv, "w") as f:
+            f.write("name,city,credit_limit\n")
+            for i in range(600):
+                f.write("Importer %d,City %d,%d.50\n" % (i, i % 7, 1000 + i))
+        alice.ok("customer", "import", csv)
+        alice.sync()
+        bob.sync()
+        some = bob.records("customer")[123]["id"]
+        bob.edit("customer", some, city="Hefei")
+        bob.sync()
+        self.stop()
+        packs = [n for n in os.listdir(os.path.join(self.ledger, "objects",
+                                                    "pack"))
+                 if n.endswith(".pack")]
+        self.assertTrue(packs, "no pack written for a 600-record commit")
+        self.assertTrue(GIT, "git is needed for the stock-git check")
+        fsck = subprocess.run([GIT, "--git-dir", self.ledger, "fsck",
+                               "--strict"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        self.assertEqual(fsck.returncode, 0, fsck.stdout.decode())
+        self.verify_clean()
+        self.assertNoGapNoDuplicate()
+        hist = json.loads(self.admin("history", "customer", some, "--json"))
+        self.assertEqual([(v["action"], v["author"]) for v in hist],
+                         [("updated", "bob"), ("created", "alice")])
+        final = self.server_dump()
+        self.assertEqual(len(final.splitlines()), 600)
+        new = os.path.join(self.tmp, "RESTORED")
+        rc, out, err = self.admin_rc("restore", "--ledger", self.ledger,
+                                     "--to", new, directory=False)
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(self.admin_in(new, "dump"), final)
+        self.verify_clean(new)
+
     def test_missing_or_corrupt_ledger_refuses_to_start(self):
         alice, = self.make_reps(["alice"])
         alice.add("customer", name="Anything")
