@@ -53,10 +53,11 @@ static const char usage_text[] =
 "                            that the next start with the ledger fills in)\n"
 "  --ledger-delay MS         test hook: the ledger writer waits MS ms before\n"
 "                            each commit (a window to kill the server in)\n"
+"  --help, --version\n"
 "\n"
-"The ledger must exist (fieldsync-admin init makes it); a missing or corrupt\n"
-"ledger stops the server with the reason.  See docs/ledger.md.\n"
-"  --help, --version\n";
+"The ledger DIR/ledger.git must exist (fieldsync-admin init makes it); a\n"
+"missing or corrupt ledger stops the server with the reason.  Every accepted\n"
+"batch becomes a commit there; see docs/ledger.md.\n";
 
 /* Set from the signal handler; everything else reads it. */
 static volatile sig_atomic_t stop_requested;
