@@ -36,7 +36,7 @@
 
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)   /* capture waits above this */
 #define MERGE_MAX_ROWS 20000                 /* rows per merged commit */
-#define CATCH_UP_ROWS 5000                   /* rows per catch-up commit */
+#define CATCH_UP_ROWS 20000                  /* rows per catch-up commit */
 #define PACK_MIN_FILES 256                   /* commits this big go as a pack */
 
 typedef struct change {
@@ -53,6 +53,7 @@ typedef struct item {
 	int64_t seq_lo, seq_hi;
 	uint64_t hlc_lo, hlc_hi;
 	unsigned long n_ins, n_upd, n_del, n_conf, n_res, n_rows;
+	int backlog;         /* part of a catch-up longer than one commit */
 	change *ch;
 	size_t nch, capch;
 	size_t bytes;
@@ -704,6 +705,8 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 		fmt_hlc(hi, sizeof(hi), it->hlc_hi);
 		if (it->device[0])
 			fs_buf_printf(&msg, "%s on device %s: ", it->user, it->device);
+		else if (it->backlog)
+			fs_buf_printf(&msg, "Catch-up: ");
 		else if (it->devices[0])
 			fs_buf_printf(&msg, "Several devices: ");
 		else
@@ -716,7 +719,13 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 		fs_buf_printf(&msg, "Log: seq %lld..%lld (%lu entries, %zu files)\n",
 		              (long long)it->seq_lo, (long long)it->seq_hi,
 		              it->n_rows, it->nch);
-		fs_buf_printf(&msg, "Clock: %s .. %s\n\n", lo, hi);
+		fs_buf_printf(&msg, "Clock: %s .. %s\n", lo, hi);
+		if (it->backlog)
+			fs_buf_printf(&msg, "Part of a catch-up of more log than one "
+			              "commit holds: the files hold the records as the "
+			              "database had them at the catch-up, which may "
+			              "include changes of later parts.\n");
+		fs_buf_putc(&msg, '\n');
 		fs_buf_printf(&msg, "Fieldsync-Device: %s\n",
 		              it->device[0] ? it->device : "-");
 		fs_buf_printf(&msg, "Fieldsync-User: %s\n",
@@ -968,6 +977,8 @@ int fs_ledger_catch_up(fs_ledger *l, int *written, fs_err *e)
 {
 	int n = 0, rc = 0;
 
+	int backlog = 0;
+
 	fs_err__clear(e);
 	for (;;) {
 		item *it = NULL;
@@ -978,6 +989,15 @@ int fs_ledger_catch_up(fs_ledger *l, int *written, fs_err *e)
 		}
 		if (!it)
 			break;
+		/* The records are read as they are now: when the backlog takes
+		** more than one commit, an early commit may show a later change,
+		** so no rep is named as its author. */
+		if (it->n_rows >= CATCH_UP_ROWS)
+			backlog = 1;
+		if (backlog) {
+			it->backlog = 1;
+			it->device[0] = '\0';
+		}
 		rc = write_item(l, it, e);
 		item_free(it);
 		if (rc < 0)
