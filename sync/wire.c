@@ -209,9 +209,18 @@ int fs_wire__send(fs_stream *s, int type, const fs_buf *payload, int compress,
 		                   FS_FRAME_MAX);
 	}
 	put32(hdr + 4, (uint32_t)len);
-	rc = s->write(s->ctx, hdr, sizeof(hdr), e);
-	if (rc == 0 && len)
-		rc = s->write(s->ctx, body, len, e);
+	/* Header and payload in one write (one TLS record when small): two
+	** writes cost a second record and, with Nagle, a delayed-ACK wait. */
+	if (len && len <= 16384 - sizeof(hdr)) {
+		unsigned char one[16384];
+		memcpy(one, hdr, sizeof(hdr));
+		memcpy(one + sizeof(hdr), body, len);
+		rc = s->write(s->ctx, one, sizeof(hdr) + len, e);
+	} else {
+		rc = s->write(s->ctx, hdr, sizeof(hdr), e);
+		if (rc == 0 && len)
+			rc = s->write(s->ctx, body, len, e);
+	}
 	if (rc == 0)
 		s->bytes_out += sizeof(hdr) + len;
 	free(z);

@@ -220,6 +220,7 @@ class Proxy:
         self.lock = threading.Lock()
         self.rule = None          # (direction, n, once)
         self.conns = []
+        self.accept_errors = []
         self.stopping = False
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -261,8 +262,12 @@ class Proxy:
         while not self.stopping:
             try:
                 c, _ = self.ls.accept()
-            except OSError:
-                return
+            except OSError as ex:
+                if self.stopping:
+                    return
+                self.accept_errors.append(repr(ex))   # e.g. ECONNABORTED
+                time.sleep(0.01)
+                continue
             with self.lock:
                 rule, upstream = self.rule, self.upstream
                 if rule and rule[2]:
@@ -319,11 +324,13 @@ class Proxy:
                 dst.sendall(data)
                 info[d] += len(data)
             # orderly end in this direction: pass the FIN on
+            info["eof_" + d] = info[d]
             try:
                 dst.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-        except OSError:
+        except OSError as ex:
+            info["error_" + d] = repr(ex)
             self._abort(c, u, st)
             return
         with self.lock:
