@@ -324,6 +324,18 @@ static int apply_conflict(fs_replica *r, const fs_entry *en)
 	sqlite3_bind_text(st, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording a conflict");
 	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	/* A snapshot carries the resolution of a resolved conflict. */
+	if (fs_replica__prepare(&st, r,
+	        "UPDATE fs_conflict SET resolved_at = j->>'$.resolved_at', "
+	        "resolved_by = j->>'$.resolved_by', resolution = j->>'$.resolution' "
+	        "FROM (SELECT json(?1) AS j) WHERE id = j->>'$.id' "
+	        "AND resolved_at IS NULL AND j->>'$.resolved_at' IS NOT NULL") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a resolution");
+	fs_replica__finish(r, st);
 	return rc;
 }
 

@@ -965,6 +965,52 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 			goto fail;
 		}
 	}
+	/* Then the conflicts, which live in the log only as C entries: a
+	** replica bootstrapping after they were recorded lists them too
+	** (resolved ones with their resolution).  Position: table
+	** "fs_conflict", record = the last conflict id sent. */
+	if (!more) {
+		int64_t after = 0;
+		if (tbl && !strcmp(tbl, "fs_conflict") && rid)
+			after = strtoll(rid, NULL, 10);
+		if (fs_replica__prepare(&st, r,
+		        "SELECT id, json_object('id', id, 'table', tbl, 'record', rid, "
+		        "'field', col, 'reason', reason, 'winner_value', winner_value, "
+		        "'winner_hlc', winner_hlc, 'winner_device', winner_device, "
+		        "'winner_author', winner_author, 'loser_value', loser_value, "
+		        "'loser_hlc', loser_hlc, 'loser_device', loser_device, "
+		        "'loser_author', loser_author, 'created_at', created_at, "
+		        "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
+		        "'resolution', resolution), max(winner_hlc, loser_hlc) "
+		        "FROM fs_conflict WHERE id > ? ORDER BY id LIMIT ?") < 0)
+			goto fail;
+		sqlite3_bind_int64(st, 1, after);
+		sqlite3_bind_int64(st, 2, (int64_t)(max - n + 1));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fs_entry en;
+
+			if (n == max) {
+				more = 1;
+				break;
+			}
+			memset(&en, 0, sizeof(en));
+			en.op = 'C';
+			en.tbl = "fs_conflict";
+			en.rid = (const char *)sqlite3_column_text(st, 0);
+			en.val = (const char *)sqlite3_column_text(st, 1);
+			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+			fs_wr__entry(&entries, &en);
+			snprintf(last_tbl, sizeof(last_tbl), "fs_conflict");
+			snprintf(last_rid, sizeof(last_rid), "%s", en.rid);
+			n++;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			fs_err__sqlite(&r->err, r->db, rc, "reading conflicts");
+			goto fail;
+		}
+	}
 	fs_replica__exec(r, "COMMIT", "ending a snapshot");
 	fs_buf_clear(out);
 	fs_wr__uv(out, snap_seq);

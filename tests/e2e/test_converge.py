@@ -232,6 +232,34 @@ class ConvergeTest(e2eutil.E2ECase):
         r = by_id(dump)[("customer", cid)]
         self.assertEqual((r.get("website"), r.get("phone")), ("https://u.example", "pb"))
 
+    def test_a_replica_bootstrapping_later_lists_earlier_conflicts(self):
+        # Conflicts travel in the log as C entries; a replica whose first
+        # sync comes after them bootstraps from a snapshot, which must
+        # carry them (found by tests/fault/fault.py, seed 205).
+        A, B, C = self.clients
+        cid = A.add("customer", name="K", city="k0")
+        A.sync()
+        B.sync()
+        A.edit("customer", cid, city="ka")
+        tick()
+        B.edit("customer", cid, city="kb")
+        A.sync()
+        B.sync()
+        A.sync()
+        [x] = A.conflicts(all=False)
+        A.ok("conflicts", "resolve", str(x["id"]), "--keep", "mine")
+        A.edit("customer", cid, phone="pa")
+        tick()
+        B.edit("customer", cid, phone="pb")
+        A.sync()
+        B.sync()
+        A.sync()
+        self.assertEqual(len(A.conflicts(all=True)), 2)
+        C.sync()                                # C's first sync: a snapshot
+        self.assertEqual(C.ok("conflicts", "--all", "--json"),
+                         A.ok("conflicts", "--all", "--json"))
+        self.converge(self.clients)
+
     def test_seeded_random_orders(self):
         seeds = [int(s) for s in os.environ.get("E2E_SEEDS", "").split(",") if s]
         if not seeds:
