@@ -278,6 +278,8 @@ class Proxy:
             try:
                 u = socket.create_connection(("127.0.0.1", upstream), timeout=10)
                 u.settimeout(None)
+                for so in (c, u):   # as the real endpoints: no Nagle delays
+                    so.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError as ex:
                 c.close()
                 info["cut"] = "upstream refused: %s" % ex

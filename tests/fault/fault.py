@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""fault.py -- the randomized fault harness (issue 6): seeded, reproducible
+scenarios of a real fieldsyncd and 2..8 real replicas on loopback, with
+faults injected, checked against the promises at the end.
+
+usage: fault.py [--scenarios N] [--seed S] [--soak SECONDS] [--clients N]
+       fault.py --replay SEED            (one scenario, verbose)
+
+Each scenario (random.Random(seed)):
+  - a server directory (copied from a template made once: `fieldsync-admin
+    init`, users, enrolments), fieldsyncd on 127.0.0.1:0, and a loopback
+    proxy every client talks through (so connections can be cut and the
+    server restarted behind it);
+  - 2..8 replicas doing random offline work on random records: creating
+    customers and contacts, editing random fields, deleting;
+  - syncs in random order, and faults: a connection cut after a random
+    number of bytes either way, kill -9 of a client in the middle of its
+    sync, kill -9 of the server (restarted at once or at the next step),
+    SIGTERM and restart of the server.
+At the end the faults stop, every replica syncs until quiet, and:
+  1. every change a client saw acknowledged (its sync exited 0 after the
+     change was made) is on the server: in the merged log (fs_log) or kept
+     as a conflict loser -- never silently dropped;
+  2. every replica's `dump` equals `fieldsync-admin dump`, byte for byte;
+  3. every replica lists the server's conflicts, each exactly once;
+  4. no process died except by our kill -9; no sanitizer report anywhere.
+A failing scenario prints its seed and the command that replays it.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+import e2eutil  # noqa: E402
+from e2eutil import ADMIN, FS, run, sanitizer_report  # noqa: E402
+
+USERS = ["u%d" % i for i in range(8)]
+FIELDS = {"customer": ["city", "phone", "notes", "email", "postcode", "industry"],
+          "contact": ["title", "phone", "notes", "department"]}
+
+
+class Failure(Exception):
+    pass
+
+
+def make_template(root):
+    """A server directory with 8 users and one enrolled device each."""
+    srv = os.path.join(root, "template")
+    rc, out, err = run([ADMIN, "--dir", srv, "init"])
+    if rc:
+        raise Failure("admin init failed: %s" % err)
+    for u in USERS:
+        for args in (["user", "add", u, "--role", "rep"],
+                     ["device", "enroll", u, "--out", os.path.join(root, "enrol-" + u)]):
+            rc, out, err = run([ADMIN, "--dir", srv] + args)
+            if rc:
+                raise Failure("admin %s failed: %s" % (" ".join(args), err))
+    return srv
+
+
+class Replica:
+    def __init__(self, sc, idx):
+        self.sc = sc
+        self.user = USERS[idx]
+        self.db = os.path.join(sc.dir, "r%d.db" % idx)
+        self.enrol = os.path.join(sc.root, "enrol-" + self.user)
+        self.records = {"customer": [], "contact": []}   # ids it knows
+        self.unacked = []     # changes made since its last successful sync
+        self.acked = []
+
+    def cli(self, *args, timeout=60):
+        rc, out, err = run([FS, "--db", self.db] + list(args), timeout=timeout)
+        self.sc.check_output(err, "fieldsync %s" % args[0])
+        if rc < 0:
+            raise Failure("fieldsync %s on %s died from signal %d: %s"
+                          % (" ".join(args[:2]), self.user, -rc, err[-500:]))
+        return rc, out, err
+
+    def must(self, *args):
+        rc, out, err = self.cli(*args)
+        if rc:
+            raise Failure("fieldsync %s on %s exited %d: %s"
+                          % (" ".join(args), self.user, rc, err.strip()))
+        return out
+
+    def learn(self):
+        """Knows every record its replica holds (others' too, after a pull),
+        so replicas edit the same records and conflicts happen."""
+        recs = {"customer": [], "contact": []}
+        for line in self.must("dump").splitlines():
+            d = json.loads(line)
+            if d["table"] in recs:
+                recs[d["table"]].append(d["id"])
+        self.records = recs
+
+    def sync(self):
+        rc, out, err = self.cli("sync", "--json", timeout=120)
+        if rc == 0:
+            self.acked += self.unacked
+            self.unacked = []
+            self.learn()
+        elif rc not in (1, 5):
+            raise Failure("sync on %s exited %d: %s" % (self.user, rc, err.strip()))
+        return rc
+
+    def sync_killed(self, delay):
+        """Starts a sync and kill -9s it after delay seconds."""
+        p = subprocess.Popen([FS, "--db", self.db, "sync"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=e2eutil._env())
+        time.sleep(delay)
+        p.kill()
+        out, err = p.communicate()
+        self.sc.check_output(err.decode("utf-8", "replace"), "killed sync")
+        if p.returncode == 0:        # finished before the kill
+            self.acked += self.unacked
+            self.unacked = []
+        elif p.returncode not in (1, 5, -signal.SIGKILL):
+            raise Failure("a sync on %s exited %d before its kill: %s"
+                          % (self.user, p.returncode, err[-400:]))
+
+
+class Scenario:
+    def __init__(self, seed, root, template, nclients=None, verbose=False):
+        self.seed = seed
+        self.rnd = random.Random(seed)
+        self.root = root
+        self.dir = tempfile.mkdtemp(prefix="s%d-" % seed, dir=root)
+        self.srvdir = os.path.join(self.dir, "srv")
+        shutil.copytree(template, self.srvdir)
+        self.verbose = verbose
+        self.n = nclients or self.rnd.randint(2, 8)
+        self.server = None
+        self.proxy = None
+        self.faults = {"cut": 0, "kill_client": 0, "kill_server": 0, "restart": 0}
+        self.log_no = 0
+
+    def say(self, text):
+        if self.verbose:
+            print("  [%d] %s" % (self.seed, text), flush=True)
+
+    def check_output(self, text, what):
+        rep = sanitizer_report(text)
+        if rep:
+            raise Failure("sanitizer report from %s:\n%s" % (what, rep))
+
+    def start_server(self):
+        self.log_no += 1
+        self.server = e2eutil.Server(self.srvdir,
+                                     os.path.join(self.dir, "fieldsyncd.log"))
+        self.server.start()
+        if self.proxy:
+            self.proxy.set_upstream(self.server.port)
+
+    def stop_server(self, sig):
+        p = self.server.proc
+        if sig == signal.SIGKILL:
+            p.kill()
+            p.wait(30)
+        else:
+            p.send_signal(sig)
+            try:
+                rc = p.wait(30)
+            except subprocess.TimeoutExpired:
+                raise Failure("fieldsyncd did not stop on SIGTERM")
+            if rc != 0:
+                raise Failure("fieldsyncd exited %d on SIGTERM" % rc)
+        self.server.proc = None
+
+    def run(self):
+        try:
+            self.start_server()
+            self.proxy = e2eutil.Proxy(self.server.port)
+            reps = [Replica(self, i) for i in range(self.n)]
+            for r in reps:
+                r.must("init", "--server", self.proxy.addr, "--enroll", r.enrol)
+            steps = self.rnd.randint(6, 16)
+            for _ in range(steps):
+                self.step(reps)
+            self.finish(reps)
+        finally:
+            if self.proxy:
+                self.proxy.close()
+            if self.server and self.server.proc:
+                self.server.proc.kill()
+                self.server.proc.wait()
+        log = open(os.path.join(self.dir, "fieldsyncd.log"), errors="replace").read()
+        self.check_output(log, "fieldsyncd")
+        return self.faults
+
+    # ------------------------------------------------------------- steps
+
+    def step(self, reps):
+        rnd = self.rnd
+        r = rnd.choice(reps)
+        if self.server.proc is None:           # a kill -9 left it down
+            self.start_server()
+        what = rnd.random()
+        if what < 0.45:
+            for _ in range(rnd.randint(1, 4)):
+                self.edit(r)
+        elif what < 0.70:
+            self.say("%s syncs" % r.user)
+            r.sync()
+        elif what < 0.80:
+            d = rnd.choice(["c2s", "s2c"])
+            n = rnd.randint(0, 6000)
+            self.say("%s syncs, cut %s after %d bytes" % (r.user, d, n))
+            self.proxy.cut(**{d: n})
+            r.sync()
+            self.proxy.heal()
+            self.faults["cut"] += 1
+        elif what < 0.88:
+            delay = rnd.uniform(0.0, 0.15)
+            self.say("%s syncs, kill -9 after %.3fs" % (r.user, delay))
+            r.sync_killed(delay)
+            self.faults["kill_client"] += 1
+        elif what < 0.95:
+            self.say("kill -9 of the server while %s syncs" % r.user)
+            p = subprocess.Popen([FS, "--db", r.db, "sync"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=e2eutil._env())
+            time.sleep(rnd.uniform(0.0, 0.1))
+            self.stop_server(signal.SIGKILL)
+            out, err = p.communicate(timeout=120)
+            self.check_output(err.decode("utf-8", "replace"), "sync")
+            if p.returncode == 0:
+                r.acked += r.unacked
+                r.unacked = []
+            elif p.returncode < 0:
+                raise Failure("a sync died from signal %d when the server was killed"
+                              % -p.returncode)
+            self.faults["kill_server"] += 1
+            if rnd.random() < 0.5:
+                self.start_server()
+        else:
+            self.say("SIGTERM and restart of the server")
+            self.stop_server(signal.SIGTERM)
+            self.start_server()
+            self.faults["restart"] += 1
+
+    def edit(self, r):
+        rnd = self.rnd
+        known = [(t, i) for t in r.records for i in r.records[t]]
+        op = rnd.random()
+        if op < 0.35 or not known:
+            name = "n%d-%d" % (self.seed, rnd.randrange(10 ** 9))
+            out = r.must("customer", "add", "--name", name, "--city", "c0").strip()
+            r.records["customer"].append(out)
+            r.unacked.append(("customer", out, "name", name))
+            self.say("%s creates customer %s" % (r.user, out[-6:]))
+        elif op < 0.45:
+            custs = r.records["customer"]
+            if not custs:
+                return
+            cust = rnd.choice(custs)
+            name = "k%d" % rnd.randrange(10 ** 6)
+            rc, out, err = r.cli("contact", "add", "--customer", cust, "--name", name)
+            if rc == 0:
+                r.records["contact"].append(out.strip())
+                r.unacked.append(("contact", out.strip(), "name", name))
+        elif op < 0.90:
+            t, rid = rnd.choice(known)
+            f = rnd.choice(FIELDS[t])
+            v = "%s-%s-%d" % (f[:3], r.user, rnd.randrange(10 ** 6))
+            if f == "email":
+                v = "x%d@%s.example" % (rnd.randrange(10 ** 6), r.user)
+            rc, out, err = r.cli(t, "edit", rid, "--" + f, v)
+            if rc == 0:
+                r.unacked.append((t, rid, f, v))
+                self.say("%s sets %s.%s" % (r.user, t, f))
+            elif ("no %s with id" % t) not in err:
+                raise Failure("edit on %s exited %d: %s" % (r.user, rc, err.strip()))
+        else:
+            t, rid = rnd.choice(known)
+            rc, out, err = r.cli(t, "delete", rid)
+            self.say("%s deletes %s %s (rc %d)" % (r.user, t, rid[-6:], rc))
+
+    # ------------------------------------------------------------ checks
+
+    def finish(self, reps):
+        self.proxy.heal()
+        if self.server.proc is None:
+            self.start_server()
+        for _ in range(2):
+            for r in reps:
+                rc, out, err = r.cli("sync", "--json", timeout=120)
+                if rc == 1:
+                    raise Failure("final sync of %s failed: %s\nproxy: %r"
+                                  % (r.user, err.strip(), (self.proxy.conns[-2:],
+                                                     self.proxy.accept_errors)))
+                if rc == 0:
+                    r.acked += r.unacked
+                    r.unacked = []
+        for r in reps:                       # quiet: nothing left to push
+            if json.loads(r.must("status", "--json"))["pending_changes"] != 0:
+                raise Failure("%s still has pending changes" % r.user)
+        rc, want, err = run([ADMIN, "--dir", self.srvdir, "dump"])
+        if rc:
+            raise Failure("admin dump failed: %s" % err)
+        for r in reps:
+            got = r.must("dump")
+            if got != want:
+                raise Failure("%s's dump differs from the server's:\n%s"
+                              % (r.user, e2eutil._diff(want, got, "server", r.user)))
+        # 1. acknowledged changes are on the server
+        for r in reps:
+            for (t, rid, f, v) in r.acked:
+                hit = self.server.sql(
+                    "SELECT 1 FROM fs_log WHERE tbl = ?1 AND rid = ?2 AND ("
+                    "(op = 'U' AND col = ?3 AND val = json_quote(?4)) OR "
+                    "(op = 'I' AND json_extract(val, '$.' || ?3) = ?4)) "
+                    "UNION ALL SELECT 1 FROM fs_conflict WHERE tbl = ?1 AND "
+                    "rid = ?2 AND (col = ?3 OR col = '') AND "
+                    "(loser_value = json_quote(?4) OR "
+                    " json_extract(loser_value, '$.' || ?3) = ?4) LIMIT 1",
+                    (t, rid, f, v))
+                if not hit:
+                    raise Failure("%s's acknowledged change %s %s.%s = %r is not "
+                                  "on the server" % (r.user, t, rid, f, v))
+        # 3. conflicts: the same list everywhere, each once
+        srv = self.server.sql("SELECT count(*) FROM fs_conflict")[0][0]
+        ref = None
+        for r in reps:
+            confs = json.loads(r.must("conflicts", "--all", "--json"))
+            keys = [(c["table"], c["record"], c["field"], c["loser_hlc"],
+                     c["loser_device"]) for c in confs]
+            if len(set(keys)) != len(keys):
+                raise Failure("%s lists a conflict twice" % r.user)
+            if len(confs) != srv:
+                raise Failure("%s lists %d conflicts, the server holds %d"
+                              % (r.user, len(confs), srv))
+            if ref is None:
+                ref = confs
+            elif confs != ref:
+                raise Failure("%s's conflict list differs from %s's"
+                              % (r.user, reps[0].user))
+
+
+def one(seed, root, template, nclients, verbose, keep):
+    """Runs one scenario (in a worker process): (seed, faults, error)."""
+    sc = Scenario(seed, root, template, nclients, verbose=verbose)
+    try:
+        faults = sc.run()
+    except (Failure, AssertionError, subprocess.TimeoutExpired, OSError) as e:
+        try:
+            tail = "".join(open(os.path.join(sc.dir, "fieldsyncd.log"),
+                                errors="replace").readlines()[-30:])
+        except OSError:
+            tail = ""
+        return seed, None, "%s\nserver log (last lines):\n%s" % (e, tail)
+    if not keep:
+        shutil.rmtree(sc.dir, ignore_errors=True)
+    return seed, faults, None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="first seed (default: from the clock; printed)")
+    ap.add_argument("--replay", type=int, default=None, help="run one seed, verbose")
+    ap.add_argument("--soak", type=float, default=0, help="run for this many seconds")
+    ap.add_argument("--clients", type=int, default=None, help="replicas per scenario")
+    ap.add_argument("--keep", action="store_true", help="keep the directories")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                    help="scenarios run at once (default: the CPU count)")
+    ap.add_argument("--dir", default=None, help="where scenarios run (default "
+                    "/dev/shm when writable, else the temporary directory)")
+    a = ap.parse_args()
+    for b in (FS, ADMIN, e2eutil.FSD):
+        if not os.access(b, os.X_OK):
+            sys.exit("fault.py: %s not found (set FIELDSYNC_BIN_DIR)" % b)
+    # tmpfs when there is one: the faults are process deaths (kill -9),
+    # which the page cache survives, so fsync buys nothing here but time.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    root = tempfile.mkdtemp(prefix="fs-fault-", dir=a.dir or shm)
+    me = os.path.relpath(os.path.abspath(__file__))
+    try:
+        template = make_template(root)
+        if a.replay is not None:
+            seeds = [a.replay]
+        else:
+            first = a.seed if a.seed is not None else int(time.time()) % 1000000
+            print("fault harness: first seed %d" % first, flush=True)
+            seeds = (first + i for i in range(10 ** 9))
+        totals = {}
+        n = 0
+        t0 = time.time()
+        jobs = 1 if a.replay is not None else max(1, a.jobs)
+        with concurrent.futures.ProcessPoolExecutor(jobs) as ex:
+            pending = set()
+            failed = None
+            for seed in seeds:
+                if a.replay is None and not a.soak and n + len(pending) >= a.scenarios:
+                    break
+                if a.soak and time.time() - t0 >= a.soak:
+                    break
+                if failed:
+                    break
+                pending.add(ex.submit(one, seed, root, template, a.clients,
+                                      a.replay is not None, a.keep))
+                if len(pending) >= jobs:
+                    done, pending = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for f in done:
+                        seed_, faults, err = f.result()
+                        if err:
+                            failed = failed or (seed_, err)
+                        else:
+                            n += 1
+                            for k, v in faults.items():
+                                totals[k] = totals.get(k, 0) + v
+            for f in concurrent.futures.as_completed(pending):
+                seed_, faults, err = f.result()
+                if err:
+                    failed = failed or (seed_, err)
+                else:
+                    n += 1
+                    for k, v in faults.items():
+                        totals[k] = totals.get(k, 0) + v
+        if failed:
+            print("FAILED scenario seed %d: %s" % failed, flush=True)
+            print("replay: FIELDSYNC_BIN_DIR=%s python3 %s --replay %d"
+                  % (e2eutil.BIN_DIR, me, failed[0]), flush=True)
+            return 1
+        print("fault harness: %d scenarios passed in %.0f s; faults injected: %s"
+              % (n, time.time() - t0,
+                 ", ".join("%s %d" % kv for kv in sorted(totals.items()))), flush=True)
+        return 0
+    finally:
+        if not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
