@@ -432,6 +432,23 @@ static int configure(fs_replica *r, int readonly)
 		        fs_schema__latest());
 	if (readonly)
 		return init_identity(r) < 0 ? r->err.code : 0;
+	/* A server opens its database once per connection: when there is
+	** nothing to set up, do not take the write lock (hundreds of clients
+	** connecting at once queued on it, past the busy timeout). */
+	if (r->server && !applied) {
+		int clean = 0;
+		if (fs_replica__prepare(&st, r,
+		        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE "
+		        "type = 'trigger' AND name LIKE 'fs\\_cap\\_%' ESCAPE '\\') "
+		        "AND EXISTS (SELECT 1 FROM fs_meta WHERE k = 'device')") < 0)
+			return r->err.code;
+		if (sqlite3_step(st) == SQLITE_ROW)
+			clean = sqlite3_column_int(st, 0);
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (clean)
+			return init_identity(r) < 0 ? r->err.code : 0;
+	}
 	if (fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
 		return r->err.code;
 	/* The triggers follow the schema: regenerate them whenever the schema
@@ -517,8 +534,12 @@ int fs_replica__open_server(fs_replica **out, const char *path, int create)
 
 	o.create = create;
 	rc = open_handle(out, path, &o, 1);
-	if (rc == 0)
+	if (rc == 0) {
 		(*out)->cap.on = 0;
+		/* One handle per connection: a smaller page cache each (hundreds
+		** of connections at 32 MB could reach gigabytes). */
+		rc = fs_replica__exec(*out, "PRAGMA cache_size=-8192", "configuring");
+	}
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 */
 #include "replica_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -766,7 +767,12 @@ int fs_replica_sync(fs_replica *r, fs_sync_stats *stats,
 		fs_err__set(&r->err, rc, "%s", e.msg);
 		goto done;
 	}
-	fs_tls__set_timeout(x.tls, opts->timeout_ms);
+	/* Once connected, a reply may wait behind other devices' batches
+	** (the server merges one at a time): allow it twice the connect time
+	** before giving up (nothing is lost either way; a push whose ACK
+	** never came is resent and recognised). */
+	fs_tls__set_timeout(x.tls, opts->timeout_ms > INT_MAX / 2 ? INT_MAX
+	                           : 2 * opts->timeout_ms);
 	x.r = r;
 	x.s.read = s_read;
 	x.s.write = s_write;

@@ -288,7 +288,8 @@ typedef int (*fs_progress_cb)(const char *phase, uint64_t done,
 #define FS_SYNC_OPTIONS_VERSION 1
 typedef struct fs_sync_options {
 	unsigned int version;
-	int timeout_ms;          /* connect, handshake and each read */
+	int timeout_ms;          /* connect and handshake; each read after
+	                         ** that may take twice as long */
 	unsigned int batch;      /* changes per pushed batch */
 	fs_progress_cb progress;
 	void *payload;
