@@ -16,6 +16,7 @@
 ** before the server listens; at shutdown it writes everything captured.
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -380,6 +382,48 @@ static void ledger_log(void *payload, const char *msg)
 	logf_(0, "ledger: %s", msg);
 }
 
+/* Takes DIR/fieldsyncd.lock (flock, exclusive, kept open until exit).
+** 0, or -1 after saying why on stderr. */
+static int lock_dir(const char *dir)
+{
+	char path[1200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fieldsyncd.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "fieldsyncd: cannot open %s: %s (is %s a server "
+		        "directory? see fieldsync-admin init)\n", path,
+		        strerror(errno), dir);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "fieldsyncd: another fieldsyncd is serving %s "
+		        "(%s is locked)\n", dir, path);
+		close(fd);
+		return -1;
+	}
+	return 0;   /* fd stays open: the lock lives as long as we do */
+}
+
+/* A git lock file (ref.lock) left by a server killed mid-commit blocks
+** every later commit.  We hold the directory lock, so no other writer
+** exists: remove them, and say so. */
+static void clear_stale_git_locks(const char *repo)
+{
+	static const char *names[] = { "HEAD.lock", "refs/heads/main.lock",
+	                               "packed-refs.lock", "config.lock" };
+	char path[1300];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", repo, names[i]);
+		if (unlink(path) == 0)
+			logf_(0, "ledger: removed %s, left by an interrupted commit",
+			      path);
+	}
+}
+
 /* Opens DIR/ledger.git, creating it only for a server that has logged
 ** nothing yet, and catches it up with the database.  0, or -1 after
 ** saying why on stderr: the server does not start without its ledger. */
@@ -393,6 +437,7 @@ static int open_ledger(server *srv, fs_replica *r, fs_ledger_options *o)
 
 	o->log = ledger_log;
 	snprintf(repo, sizeof(repo), "%s/" FS_LEDGER_DIR, srv->dir);
+	clear_stale_git_locks(repo);
 	rc = fs_ledger_open(&srv->ledger, repo, srv->db_path, o, &e);
 	if (rc == FS_ENOTFOUND) {
 		if (fs_replica__prepare(&st, r,
@@ -523,6 +568,11 @@ int main(int argc, char **argv)
 		host[colon - listen] = '\0';
 		snprintf(port, sizeof(port), "%s", colon + 1);
 	}
+	/* One server per directory: the lock is held until exit (the kernel
+	** drops it however we die), which also makes any git lock file left
+	** in the ledger by a crash provably stale. */
+	if (lock_dir(dir) < 0)
+		goto done;
 	/* The database must exist and migrate cleanly before we listen. */
 	if (fs_replica__open_server(&r, srv.db_path, 0) < 0) {
 		fprintf(stderr, "fieldsyncd: %s (is %s a server directory? see "

@@ -221,6 +221,7 @@ class Proxy:
         self.rule = None          # (direction, n, once)
         self.conns = []
         self.accept_errors = []
+        self.events = []
         self.stopping = False
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -260,8 +261,10 @@ class Proxy:
 
     def _accept(self):
         while not self.stopping:
+            self.events.append((time.time(), "accepting"))
             try:
-                c, _ = self.ls.accept()
+                c, peer = self.ls.accept()
+                self.events.append((time.time(), "accepted %r" % (peer,)))
             except OSError as ex:
                 if self.stopping:
                     return
@@ -280,6 +283,7 @@ class Proxy:
                 u.settimeout(None)
                 for so in (c, u):   # as the real endpoints: no Nagle delays
                     so.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.events.append((time.time(), "upstream %d ok" % upstream))
             except OSError as ex:
                 c.close()
                 info["cut"] = "upstream refused: %s" % ex

@@ -293,9 +293,10 @@ class Scenario:
             for r in reps:
                 rc, out, err = r.cli("sync", "--json", timeout=120)
                 if rc == 1:
-                    raise Failure("final sync of %s failed: %s\nproxy: %r"
-                                  % (r.user, err.strip(), (self.proxy.conns[-2:],
-                                                     self.proxy.accept_errors)))
+                    raise Failure("final sync of %s failed at %.3f: %s\nproxy events: %r\nproxy: %r"
+                                  % (r.user, time.time(), err.strip(),
+                                     self.proxy.events[-8:],
+                                     (self.proxy.conns[-2:], self.proxy.accept_errors)))
                 if rc == 0:
                     r.acked += r.unacked
                     r.unacked = []

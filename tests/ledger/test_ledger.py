@@ -387,6 +387,27 @@ class LedgerTest(e2eutil.E2ECase):
         err = start_fails()
         self.assertIn("ledger", err)
 
+    def test_one_server_per_directory_and_stale_git_locks(self):
+        # A second fieldsyncd on the same directory is refused; a ref lock
+        # left by a server killed mid-commit (found by tests/fault) does
+        # not keep the next one from starting.
+        alice, = self.make_reps(["alice"])
+        alice.add("customer", name="Locked")
+        alice.sync()
+        rc, out, err = e2eutil.run([e2eutil.FSD, "--dir", self.srvdir,
+                                    "--listen", "127.0.0.1:0"], timeout=60)
+        self.assertNotEqual(rc, 0, "a second server started: %s" % out)
+        self.assertIn("another fieldsyncd", err)
+        self.stop()
+        lock = os.path.join(self.ledger, "refs", "heads", "main.lock")
+        with open(lock, "w") as f:
+            f.write("0" * 40 + "\n")
+        self.restart()
+        self.assertFalse(os.path.exists(lock))
+        alice.edit("customer", alice.records("customer")[0]["id"], city="After")
+        alice.sync()
+        self.assertEqual(self.admin_rc("verify")[0], 0)
+
     def test_new_directory_gets_a_ledger(self):
         d = os.path.join(self.tmp, "FRESH")
         self.admin_in(d, "init")
