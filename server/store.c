@@ -890,6 +890,37 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 	return 0;
 }
 
+/* Appends the rows of st (id, value[, hlc]) as op entries of table tbl,
+** up to max entries in all; *more when there were more.  Returns the last
+** sqlite3_step() code (SQLITE_ROW when it stopped full). */
+static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
+                     char last_tbl[64], char last_rid[64], sqlite3_stmt *st,
+                     char op, const char *tbl)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fs_entry en;
+
+		if (*n == max) {
+			*more = 1;
+			break;
+		}
+		memset(&en, 0, sizeof(en));
+		en.op = op;
+		en.tbl = tbl;
+		en.rid = (const char *)sqlite3_column_text(st, 0);
+		en.val = (const char *)sqlite3_column_text(st, 1);
+		if (sqlite3_column_count(st) > 2)
+			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+		fs_wr__entry(entries, &en);
+		snprintf(last_tbl, 64, "%s", tbl);
+		snprintf(last_rid, 64, "%s", en.rid);
+		(*n)++;
+	}
+	return rc;
+}
+
 int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
                        const char *rid, uint64_t snap_seq, uint64_t max,
                        fs_buf *out)
@@ -941,23 +972,8 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 			goto fail;
 		sqlite3_bind_text(st, 1, rid ? rid : "", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (int64_t)(max - n + 1));
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			fs_entry en;
-
-			if (n == max) {
-				more = 1;
-				break;
-			}
-			memset(&en, 0, sizeof(en));
-			en.op = 'I';
-			en.tbl = t->name;
-			en.rid = (const char *)sqlite3_column_text(st, 0);
-			en.val = (const char *)sqlite3_column_text(st, 1);
-			fs_wr__entry(&entries, &en);
-			snprintf(last_tbl, sizeof(last_tbl), "%s", t->name);
-			snprintf(last_rid, sizeof(last_rid), "%s", en.rid);
-			n++;
-		}
+		rc = snap_rows(&entries, &n, max, &more, last_tbl, last_rid, st,
+		               'I', t->name);
 		fs_replica__finish(r, st);
 		st = NULL;
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -986,24 +1002,8 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 			goto fail;
 		sqlite3_bind_int64(st, 1, after);
 		sqlite3_bind_int64(st, 2, (int64_t)(max - n + 1));
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			fs_entry en;
-
-			if (n == max) {
-				more = 1;
-				break;
-			}
-			memset(&en, 0, sizeof(en));
-			en.op = 'C';
-			en.tbl = "fs_conflict";
-			en.rid = (const char *)sqlite3_column_text(st, 0);
-			en.val = (const char *)sqlite3_column_text(st, 1);
-			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
-			fs_wr__entry(&entries, &en);
-			snprintf(last_tbl, sizeof(last_tbl), "fs_conflict");
-			snprintf(last_rid, sizeof(last_rid), "%s", en.rid);
-			n++;
-		}
+		rc = snap_rows(&entries, &n, max, &more, last_tbl, last_rid, st,
+		               'C', "fs_conflict");
 		fs_replica__finish(r, st);
 		st = NULL;
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

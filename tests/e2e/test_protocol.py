@@ -14,60 +14,8 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2eutil  # noqa: E402
 
-HELLO, WELCOME, PUSH, ACK, PULL, CHANGES, ERROR, BYE = range(1, 9)
-
-
-def uv(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def st(s):
-    if s is None:
-        return uv(0)
-    b = s.encode()
-    return uv(len(b) + 1) + b + b"\0"
-
-
-class Reader:
-    def __init__(self, data):
-        self.d, self.i = data, 0
-
-    def uv(self):
-        n = shift = 0
-        while True:
-            b = self.d[self.i]
-            self.i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return n
-
-    def str(self):
-        n = self.uv()
-        if n == 0:
-            return None
-        s = self.d[self.i:self.i + n - 1].decode()
-        assert self.d[self.i + n - 1] == 0, "string not NUL-terminated"
-        self.i += n
-        return s
-
-    def entry(self):
-        op = chr(self.d[self.i])
-        self.i += 1
-        return {"op": op, "tbl": self.str(), "rid": self.str(), "col": self.str(),
-                "val": self.str(), "hlc": self.uv(), "device": self.str(),
-                "author": self.str(), "seq": self.uv()}
-
-
-def entry(op, tbl, rid, col, val, hlc, base):
-    return (op.encode() + st(tbl) + st(rid) + st(col) + st(val) + uv(hlc)
-            + st(None) + st(None) + uv(base))
+from fswire import (ACK, BYE, CHANGES, ERROR, HELLO, PULL, PUSH,  # noqa: E402
+                    WELCOME, Reader, entry, frame, st, uv)
 
 
 class Conn:
@@ -81,12 +29,7 @@ class Conn:
         self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 
     def send(self, typ, payload):
-        flags = 0
-        if len(payload) >= 256:
-            z = struct.pack(">I", len(payload)) + zlib.compress(payload)
-            if len(z) < len(payload):
-                payload, flags = z, 1
-        self.s.sendall(struct.pack(">BBHI", typ, flags, 0, len(payload)) + payload)
+        self.s.sendall(frame(typ, payload, compress=None))
 
     def _exact(self, n):
         buf = b""

@@ -370,6 +370,16 @@ def one(seed, root, template, nclients, verbose, keep):
     return seed, faults, None
 
 
+def collect(fut, n, failed, totals):
+    """Counts one finished scenario: (passed so far, first failure)."""
+    seed, faults, err = fut.result()
+    if err:
+        return n, failed or (seed, err)
+    for k, v in faults.items():
+        totals[k] = totals.get(k, 0) + v
+    return n + 1, failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -421,21 +431,9 @@ def main():
                     done, pending = concurrent.futures.wait(
                         pending, return_when=concurrent.futures.FIRST_COMPLETED)
                     for f in done:
-                        seed_, faults, err = f.result()
-                        if err:
-                            failed = failed or (seed_, err)
-                        else:
-                            n += 1
-                            for k, v in faults.items():
-                                totals[k] = totals.get(k, 0) + v
+                        n, failed = collect(f, n, failed, totals)
             for f in concurrent.futures.as_completed(pending):
-                seed_, faults, err = f.result()
-                if err:
-                    failed = failed or (seed_, err)
-                else:
-                    n += 1
-                    for k, v in faults.items():
-                        totals[k] = totals.get(k, 0) + v
+                n, failed = collect(f, n, failed, totals)
         if failed:
             print("FAILED scenario seed %d: %s" % failed, flush=True)
             print("replay: FIELDSYNC_BIN_DIR=%s python3 %s --replay %d"

@@ -4,40 +4,11 @@ valid inputs of every kind each decoder meets, from docs/protocol.md, so
 the fuzzer starts from deep paths.  Re-run after a format change."""
 import json
 import os
-import struct
-import zlib
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def uv(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def st(s):
-    if s is None:
-        return uv(0)
-    b = s.encode()
-    return uv(len(b) + 1) + b + b"\0"
-
-
-def entry(op, tbl, rid, col, val, hlc, base, device=None, author=None):
-    return (op.encode() + st(tbl) + st(rid) + st(col) + st(val) + uv(hlc)
-            + st(device) + st(author) + uv(base))
-
-
-def frame(typ, payload, compress=False):
-    flags = 0
-    if compress:
-        payload = struct.pack(">I", len(payload)) + zlib.compress(payload)
-        flags = 1
-    return struct.pack(">BBHI", typ, flags, 0, len(payload)) + payload
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+from fswire import entry, frame, st, uv  # noqa: E402
 
 
 CID = "01900000-0000-7000-8000-000000000042"
