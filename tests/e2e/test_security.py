@@ -5,9 +5,12 @@ that keeps serving while junk or silent connections are open
 (docs/protocol.md: Transport)."""
 import os
 import socket
+import ssl
+import struct
 import sys
 import threading
 import time
+import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2eutil  # noqa: E402
@@ -237,6 +240,83 @@ class SecurityTest(e2eutil.E2ECase):
         self.assertTrue(self.server.alive(), self.msg("the server died"))
         B = self.new_client("B", "bob")
         self.converge([A, B])
+
+    def tls_client(self, enroll_dir, **ctx_args):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(os.path.join(enroll_dir, "ca.crt"))
+        ctx.load_cert_chain(os.path.join(enroll_dir, "device.crt"),
+                            os.path.join(enroll_dir, "device.key"))
+        for k, v in ctx_args.items():
+            if k == "ciphers":
+                ctx.set_ciphers(v)
+            else:
+                with warnings.catch_warnings():   # TLS 1.1 is deprecated: yes
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    setattr(ctx, k, v)
+        raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def test_downgrades_are_refused(self):
+        # A valid certificate does not buy an old protocol or a weak suite.
+        self.add_rep("dora")
+        en = self.enroll("dora", "EN_DORA")
+        attempts = {
+            "TLS 1.1": dict(minimum_version=ssl.TLSVersion.MINIMUM_SUPPORTED,
+                            maximum_version=ssl.TLSVersion.TLSv1_1,
+                            ciphers="ALL:@SECLEVEL=0"),
+            "TLS 1.2 CBC suite": dict(maximum_version=ssl.TLSVersion.TLSv1_2,
+                                      ciphers="ECDHE-ECDSA-AES128-SHA256:"
+                                              "ECDHE-ECDSA-AES128-SHA"),
+        }
+        for what, args in attempts.items():
+            with self.subTest(attempt=what):
+                before = self.server.log().count("refused during handshake")
+                try:
+                    c = self.tls_client(en, **args)
+                except (ssl.SSLError, OSError) as e:
+                    # the server must be the one refusing (a ClientHello
+                    # went out), not our own TLS library
+                    time.sleep(0.2)
+                    self.assertGreater(self.server.log().count(
+                        "refused during handshake"), before,
+                        "%s never reached the server: %s" % (what, e))
+                    continue
+                c.close()
+                self.fail("the server accepted a %s handshake" % what)
+        self.assertTrue(self.server.alive())
+        A = self.new_client("A", "alice")
+        A.add("customer", name="after-downgrades")
+        A.sync()
+        self.assertIn("after-downgrades", self.server_dump())
+
+    def test_a_frame_announcing_4_gb_is_refused(self):
+        # After a real handshake: a header announcing 4 GB must be refused
+        # from the header alone (nothing allocated), with an ERROR and a
+        # logged reason, and the server keeps serving.
+        self.add_rep("finn")
+        en = self.enroll("finn", "EN_FINN")
+        c = self.tls_client(en)
+        c.sendall(struct.pack(">BBHI", 3, 0, 0, 0xFFFFFFFF) + b"x" * 64)
+        c.settimeout(10)
+        data = b""
+        try:
+            while len(data) < 8:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ssl.SSLError, OSError):
+            pass
+        c.close()
+        self.assertGreaterEqual(len(data), 8, "no ERROR frame before the close")
+        self.assertEqual(data[0], 7, "the reply is not ERROR: %r" % data[:16])
+        time.sleep(0.2)
+        self.assertRegex(self.server.log(), r"closing: malformed frame: .*")
+        self.assertTrue(self.server.alive(), self.msg("the server died"))
+        A = self.new_client("A", "alice")
+        A.add("customer", name="after-4gb")
+        A.sync()
+        self.assertIn("after-4gb", self.server_dump())
 
 
 if __name__ == "__main__":
