@@ -868,6 +868,13 @@ int fs_ledger_open(fs_ledger **out, const char *repo_path,
 		goto done;
 	}
 	l->git_inited = 1;
+	/* Every big commit adds a pack, and libgit2 maps the packs it reads
+	** (the trees each commit updates) up to 8 GB by default: the server's
+	** memory then grew with everything ever pushed (tools/bench/pending.sh:
+	** 1 GB after 1M changes).  Bound the mapped windows and open packs.
+	** These are process-wide libgit2 settings; fieldsyncd is the process. */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(64 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (unsigned int)64);
 	rc = git_repository_open_ext(&l->repo, repo_path,
 	                             GIT_REPOSITORY_OPEN_NO_SEARCH |
 	                             GIT_REPOSITORY_OPEN_BARE, NULL);
