@@ -256,7 +256,7 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
 	char wauth[128], lauth[128];
-	int64_t id, seq;
+	int64_t id;
 	int rc;
 
 	author_of(r, wdev, wauth, sizeof(wauth));
@@ -305,7 +305,6 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	sqlite3_bind_int64(st, 1, id);
 	rc = fs_replica__step_done(r, st, "announcing a conflict");
 	fs_replica__finish(r, st);
-	(void)seq;
 	return rc;
 }
 

@@ -222,6 +222,7 @@ class Proxy:
         self.conns = []
         self.accept_errors = []
         self.events = []
+        self.chunky = None        # a random.Random: forward in tiny pieces
         self.stopping = False
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -327,7 +328,18 @@ class Proxy:
                         info["cut"] = "%s after %d bytes" % (d, limit)
                         self._abort(c, u, st)
                         return
-                dst.sendall(data)
+                if self.chunky:
+                    # short reads and writes at both ends: tiny pieces,
+                    # each its own TCP segment
+                    i = 0
+                    while i < len(data):
+                        k = self.chunky.randint(1, 64)
+                        dst.sendall(data[i:i + k])
+                        i += k
+                        if self.chunky.random() < 0.1:
+                            time.sleep(0.001)
+                else:
+                    dst.sendall(data)
                 info[d] += len(data)
             # orderly end in this direction: pass the FIN on
             info["eof_" + d] = info[d]

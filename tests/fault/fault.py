@@ -14,7 +14,8 @@ Each scenario (random.Random(seed)):
   - 2..8 replicas doing random offline work on random records: creating
     customers and contacts, editing random fields, deleting;
   - syncs in random order, and faults: a connection cut after a random
-    number of bytes either way, kill -9 of a client in the middle of its
+    number of bytes either way, a sync delivered 1..64 bytes at a time
+    (short reads and writes), kill -9 of a client in the middle of its
     sync, kill -9 of the server (restarted at once or at the next step),
     SIGTERM and restart of the server.
 At the end the faults stop, every replica syncs until quiet, and:
@@ -218,6 +219,13 @@ class Scenario:
             r.sync()
             self.proxy.heal()
             self.faults["cut"] += 1
+        elif what < 0.84:
+            self.say("%s syncs over a connection that delivers 1..64 bytes at a time"
+                     % r.user)
+            self.proxy.chunky = random.Random(rnd.random())
+            r.sync()
+            self.proxy.chunky = None
+            self.faults["short_io"] = self.faults.get("short_io", 0) + 1
         elif what < 0.88:
             delay = rnd.uniform(0.0, 0.15)
             self.say("%s syncs, kill -9 after %.3fs" % (r.user, delay))
