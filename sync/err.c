@@ -3,6 +3,9 @@
 */
 #include "err.h"
 
+#include <errno.h>
+#include <string.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +44,18 @@ int fs_err__sqlite(fs_err *e, sqlite3 *db, int rc, const char *what)
 	case SQLITE_BUSY:
 		return fs_err__set(e, FS_ETIMEOUT, "%s: database is busy (%s)",
 		                   what, m);
+	case SQLITE_IOERR: {
+		/* The system's word when SQLite kept it ("No space left on
+		** device", "File too large"); either way, say what it means. */
+		int sys = db ? sqlite3_system_errno(db) : 0;
+		if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT)
+			return fs_err__set(e, FS_EFULL, "%s: disk full (%s); nothing "
+			                   "was saved", what, strerror(sys));
+		return fs_err__set(e, FS_ERROR, "%s: %s%s%s%s; the disk may be full "
+		                   "or failing, nothing was saved", what, m,
+		                   sys ? " (" : "", sys ? strerror(sys) : "",
+		                   sys ? ")" : "");
+	}
 	default:
 		return fs_err__set(e, FS_ERROR, "%s: %s", what, m);
 	}

@@ -7,6 +7,8 @@ leave nothing lost, nothing duplicated, and the client's dump equal to the
 server's (docs/protocol.md: Push, Pull)."""
 import json
 import os
+import subprocess
+import resource
 import signal
 import sqlite3
 import sys
@@ -243,6 +245,48 @@ class FaultTest(e2eutil.E2ECase):
         self.assertEqual(res[0], 0, "sync after the faults failed: %r; proxy "
                          "connections: %r" % (res, self.proxy.conns))
         self.check_client_vs_server(U, ["offline-1", "offline-2"], "after the faults")
+
+    def test_full_disk_loses_nothing(self):
+        # The replica's process may not grow any file past 36 kB (RLIMIT_FSIZE,
+        # SIGXFSZ ignored: writes fail with EFBIG, as on a full disk).  Local
+        # writes and a sync that has much to pull must fail cleanly, one
+        # line, non-zero, changing nothing; with room again, all completes.
+        A = self.new_client("A", "alice")
+        B = self.new_client("B", "bob")
+        A.sync()
+        for i in range(40):
+            B.add("customer", name="from-b-%02d" % i, notes="x" * 500)
+        B.sync()
+        mine = A.add("customer", name="mine-before-full")
+        before = A.state()
+
+        def full(*args):
+            def limit():
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (36000, 36000))
+            p = subprocess.run([e2eutil.FS, "--db", A.db] + list(args),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=limit, timeout=120,
+                               env=e2eutil._env())
+            return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+        res = full("customer", "add", "--name", "while-full", "--notes", "y" * 40000)
+        self.assertFailedCleanly(res, "a local write on a full disk", contains="disk")
+        self.assertUnchanged(A, before, "a local write on a full disk")
+        rc, out, err = full("sync")             # progress lines, then the error
+        self.assertGreater(rc, 0, "a sync into a full disk: exit %d, %r" % (rc, err))
+        self.assertIn("disk", err.strip().splitlines()[-1])
+        self.assertIsNone(e2eutil.sanitizer_report(err))
+        after = A.state()
+        self.assertEqual(after["dump"], before["dump"],
+                         "a sync into a full disk changed the records")
+        A.sync()                                 # room again
+        names = {r["name"] for r in A.records("customer")}
+        self.assertIn("mine-before-full", names)
+        self.assertEqual(len([n for n in names if n.startswith("from-b-")]), 40)
+        self.assertNotIn("while-full", names)
+        self.assertIn(mine, self.server_dump())
+        self.converge([A, B])
 
     def test_sigterm_during_large_push_then_restart(self):
         A = self.new_client("A", "alice")
