@@ -79,12 +79,31 @@ typedef struct bind_ctx {
 	size_t hint;         /* members usually come in column order */
 } bind_ctx;
 
+/* Binds a JSON value as json_extract() would give it: numbers, 1/0 for
+** true/false, text unescaped, objects and arrays as their JSON text.
+** Text pointing into the caller's JSON (not copied) is bound without a
+** copy: it lives until the statement runs. */
+static int bind_json(sqlite3_stmt *st, int idx, const fs_json_member *m)
+{
+	switch (m->type) {
+	case FS_JSON_NULL:
+		return sqlite3_bind_null(st, idx);
+	case FS_JSON_INT:
+		return sqlite3_bind_int64(st, idx, m->i);
+	case FS_JSON_REAL:
+		return sqlite3_bind_double(st, idx, m->d);
+	default:
+		return sqlite3_bind_text(st, idx, m->val, (int)m->vlen,
+		                         m->copied || m->type == FS_JSON_NESTED
+		                         ? SQLITE_TRANSIENT : SQLITE_STATIC);
+	}
+}
+
 static int bind_member(void *payload, const fs_json_member *m)
 {
 	bind_ctx *x = payload;
 	const fs_table *t = x->t;
 	size_t k, i;
-	int idx;
 
 	for (k = 0; k < t->ncols; k++) {
 		i = (x->hint + k) % t->ncols;
@@ -95,21 +114,7 @@ static int bind_member(void *payload, const fs_json_member *m)
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
 	x->hint = i + 1;
-	idx = (int)i + 2;
-	switch (m->type) {
-	case FS_JSON_NULL:
-		return sqlite3_bind_null(x->st, idx) == SQLITE_OK ? 0 : -1;
-	case FS_JSON_INT:
-		return sqlite3_bind_int64(x->st, idx, m->i) == SQLITE_OK ? 0 : -1;
-	case FS_JSON_REAL:
-		return sqlite3_bind_double(x->st, idx, m->d) == SQLITE_OK ? 0 : -1;
-	default:
-		/* Text pointing into the record's JSON lives until the step. */
-		return sqlite3_bind_text(x->st, idx, m->val, (int)m->vlen,
-		                         m->copied || m->type == FS_JSON_NESTED
-		                         ? SQLITE_TRANSIENT : SQLITE_STATIC)
-		       == SQLITE_OK ? 0 : -1;
-	}
+	return bind_json(x->st, (int)i + 2, m) == SQLITE_OK ? 0 : -1;
 }
 
 /* Binds each member of the record's JSON object to its column in one pass
@@ -191,8 +196,7 @@ int fs_replica__apply_update(fs_replica *r, const fs_table *t,
 
 	if ((rc = update_stmt(&st, r, t, c)) < 0)
 		return rc;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
+	p += strspn(p, " \t\r\n");
 	memset(&m, 0, sizeof(m));
 	if (p < end && (*p == '{' || *p == '[')) {
 		m.type = FS_JSON_NESTED;   /* no column holds one; kept as text */
@@ -206,22 +210,10 @@ int fs_replica__apply_update(fs_replica *r, const fs_table *t,
 		fs_err__prefix(&r->err, "%s %s, field %s", t->noun, rid, c->name);
 		return FS_ECORRUPT;
 	}
-	switch (m.type) {
-	case FS_JSON_NULL:
-		sqlite3_bind_null(st, 1);
-		break;
-	case FS_JSON_INT:
-		sqlite3_bind_int64(st, 1, m.i);
-		break;
-	case FS_JSON_REAL:
-		sqlite3_bind_double(st, 1, m.d);
-		break;
-	default:
-		sqlite3_bind_text(st, 1, m.val, (int)m.vlen, SQLITE_TRANSIENT);
-	}
+	bind_json(st, 1, &m);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	fs_buf_free(&text);
 	rc = sqlite3_step(st);
+	fs_buf_free(&text);
 	if (rc != SQLITE_DONE)
 		fs_err__sqlite(&r->err, r->db, rc, t->noun);
 	sqlite3_reset(st);

@@ -158,6 +158,21 @@ static int run(fs_replica *r, const char *sql, const char *what)
 	return 0;
 }
 
+int fs_replica__meta_hlc(fs_replica *r, int64_t hlc, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_meta(k, v) VALUES ('hlc', ?) ON CONFLICT(k) "
+	        "DO UPDATE SET v = max(v, excluded.v)") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, hlc);
+	rc = fs_replica__step_done(r, st, what);
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 int fs_replica__tx_begin(fs_replica *r)
 {
 	return run(r, "SAVEPOINT fs_op", "starting a transaction");
@@ -379,14 +394,9 @@ static int refresh_if_columns_changed(fs_replica *r)
 	fs_replica__finish(r, st);
 	if (rc < 0)
 		return rc;
-	if (was[0] && !strcmp(boot, "1")) {
-		if ((rc = meta_set(r, "refresh_from", cursor)) < 0 ||
-		    (rc = meta_set(r, "bootstrapped", "0")) < 0 ||
-		    (rc = meta_set(r, "snap_tbl", "")) < 0 ||
-		    (rc = meta_set(r, "snap_rid", "")) < 0 ||
-		    (rc = meta_set(r, "snap_seq", "0")) < 0)
-			return rc;
-	}
+	if (was[0] && !strcmp(boot, "1") &&
+	    (rc = fs_replica__rebootstrap(r, cursor)) < 0)
+		return rc;
 	return meta_set(r, "columns", now);
 }
 

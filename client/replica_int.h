@@ -113,6 +113,13 @@ int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
 int fs_replica__open_server(fs_replica **out, const char *path, int create);
 /* Runs SQL that returns no rows (several statements allowed). */
 int fs_replica__exec(fs_replica *r, const char *sql, const char *what);
+/* fs_meta 'hlc' = max(itself, hlc): the greatest clock this database has
+** seen (a replica's own clock floor; a server's, sent in WELCOME). */
+int fs_replica__meta_hlc(fs_replica *r, int64_t hlc, const char *what);
+/* Makes the next sync bootstrap from a snapshot again (cursor, snapshot
+** position reset).  refresh_from: "" for a plain restart, or the log
+** position to replay from once the snapshot is in (sync.c). */
+int fs_replica__rebootstrap(fs_replica *r, const char *refresh_from);
 
 /* Record layer entry points working on resolved tables. */
 int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,

@@ -83,17 +83,8 @@ static uint64_t meta_int(fs_replica *r, const char *k)
 ** sync sort after everything it brought. */
 static int save_clock(fs_replica *r)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_meta(k, v) VALUES ('hlc', ?) ON CONFLICT(k) "
-	        "DO UPDATE SET v = max(v, excluded.v)") < 0)
-		return r->err.code;
-	sqlite3_bind_int64(st, 1, (int64_t)r->cap.clock.last);
-	rc = fs_replica__step_done(r, st, "saving the clock");
-	fs_replica__finish(r, st);
-	return rc;
+	return fs_replica__meta_hlc(r, (int64_t)r->cap.clock.last,
+	                            "saving the clock");
 }
 
 int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
@@ -163,14 +154,8 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 		rc = meta_put(r, "user", user);
 	/* Another server has another log: start over with a snapshot.  Local
 	** records and pending changes stay (and are pushed there). */
-	if (rc == 0 && old[0] && strcmp(old, server)) {
-		static const char *reset[][2] = {
-			{ "cursor", "0" }, { "bootstrapped", "0" }, { "snap_tbl", "" },
-			{ "snap_rid", "" }, { "snap_seq", "0" }, { "refresh_from", "" }
-		};
-		for (i = 0; i < 6 && rc == 0; i++)
-			rc = meta_put(r, reset[i][0], reset[i][1]);
-	}
+	if (rc == 0 && old[0] && strcmp(old, server))
+		rc = fs_replica__rebootstrap(r, "");
 	rc = fs_replica__tx_end(r, rc);
 done:
 	for (i = 0; i < 3; i++)
@@ -179,12 +164,22 @@ done:
 	return rc;
 }
 
-int fs_replica_discard_unsynced(fs_replica *r)
+int fs_replica__rebootstrap(fs_replica *r, const char *refresh_from)
 {
 	static const char *reset[][2] = {
 		{ "cursor", "0" }, { "bootstrapped", "0" }, { "snap_tbl", "" },
-		{ "snap_rid", "" }, { "snap_seq", "0" }, { "refresh_from", "" }
+		{ "snap_rid", "" }, { "snap_seq", "0" }
 	};
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < sizeof(reset) / sizeof(*reset) && rc == 0; i++)
+		rc = meta_put(r, reset[i][0], reset[i][1]);
+	return rc < 0 ? rc : meta_put(r, "refresh_from", refresh_from);
+}
+
+int fs_replica_discard_unsynced(fs_replica *r)
+{
 	fs_buf sql = FS_BUF_INIT;
 	size_t i;
 	int rc, was;
@@ -207,8 +202,8 @@ int fs_replica_discard_unsynced(fs_replica *r)
 	if (rc == 0)
 		rc = fs_replica__exec(r, "DELETE FROM fs_change",
 		                      "discarding unsynced changes");
-	for (i = 0; i < 6 && rc == 0; i++)
-		rc = meta_put(r, reset[i][0], reset[i][1]);
+	if (rc == 0)
+		rc = fs_replica__rebootstrap(r, "");
 	return fs_replica__tx_end(r, rc);
 }
 
@@ -312,30 +307,28 @@ static int apply_conflict(fs_replica *r, const fs_entry *en)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* Recorded once; a snapshot's copy of a conflict this replica lists
+	** still open brings its resolution ("WHERE true": SQLite's rule for an
+	** upsert on INSERT ... SELECT). */
 	if (fs_replica__prepare(&st, r,
 	        "INSERT OR IGNORE INTO fs_conflict(id, tbl, rid, col, reason, "
 	        "winner_value, winner_hlc, winner_device, winner_author, "
-	        "loser_value, loser_hlc, loser_device, loser_author, created_at) "
+	        "loser_value, loser_hlc, loser_device, loser_author, created_at, "
+	        "resolved_at, resolved_by, resolution) "
 	        "SELECT j->>'$.id', j->>'$.table', j->>'$.record', j->>'$.field', "
 	        "j->>'$.reason', j->>'$.winner_value', j->>'$.winner_hlc', "
 	        "j->>'$.winner_device', j->>'$.winner_author', j->>'$.loser_value', "
 	        "j->>'$.loser_hlc', j->>'$.loser_device', j->>'$.loser_author', "
-	        "j->>'$.created_at' FROM (SELECT json(?) AS j)") < 0)
+	        "j->>'$.created_at', j->>'$.resolved_at', j->>'$.resolved_by', "
+	        "j->>'$.resolution' FROM (SELECT json(?) AS j) WHERE true "
+	        "ON CONFLICT(id) DO UPDATE SET resolved_at = excluded.resolved_at, "
+	        "resolved_by = excluded.resolved_by, "
+	        "resolution = excluded.resolution "
+	        "WHERE fs_conflict.resolved_at IS NULL "
+	        "AND excluded.resolved_at IS NOT NULL") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording a conflict");
-	fs_replica__finish(r, st);
-	if (rc < 0)
-		return rc;
-	/* A snapshot carries the resolution of a resolved conflict. */
-	if (fs_replica__prepare(&st, r,
-	        "UPDATE fs_conflict SET resolved_at = j->>'$.resolved_at', "
-	        "resolved_by = j->>'$.resolved_by', resolution = j->>'$.resolution' "
-	        "FROM (SELECT json(?1) AS j) WHERE id = j->>'$.id' "
-	        "AND resolved_at IS NULL AND j->>'$.resolved_at' IS NOT NULL") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(r, st, "recording a resolution");
 	fs_replica__finish(r, st);
 	return rc;
 }

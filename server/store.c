@@ -239,6 +239,16 @@ static const char *author_of(fs_replica *r, const char *device, char *buf,
 	return buf;
 }
 
+/* A conflict as the JSON of its C entry (docs/protocol.md), the
+** arguments of json_object() over a row of fs_conflict. */
+#define CONFLICT_FIELDS \
+	"'id', id, 'table', tbl, 'record', rid, 'field', col, " \
+	"'reason', reason, 'winner_value', winner_value, " \
+	"'winner_hlc', winner_hlc, 'winner_device', winner_device, " \
+	"'winner_author', winner_author, 'loser_value', loser_value, " \
+	"'loser_hlc', loser_hlc, 'loser_device', loser_device, " \
+	"'loser_author', loser_author, 'created_at', created_at"
+
 /* Version order: hlc, then device id bytes.  Returns <0, 0, >0. */
 static int vcmp(int64_t h1, const char *d1, int64_t h2, const char *d2)
 {
@@ -293,13 +303,8 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	/* Announce it: the log entry carries the whole conflict as JSON. */
 	if (fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author) "
-	        "SELECT tbl, CAST(id AS TEXT), 'C', col, json_object('id', id, "
-	        "'table', tbl, 'record', rid, 'field', col, 'reason', reason, "
-	        "'winner_value', winner_value, 'winner_hlc', winner_hlc, "
-	        "'winner_device', winner_device, 'winner_author', winner_author, "
-	        "'loser_value', loser_value, 'loser_hlc', loser_hlc, "
-	        "'loser_device', loser_device, 'loser_author', loser_author, "
-	        "'created_at', created_at), max(winner_hlc, loser_hlc), '', '' "
+	        "SELECT tbl, CAST(id AS TEXT), 'C', col, json_object("
+	        CONFLICT_FIELDS "), max(winner_hlc, loser_hlc), '', '' "
 	        "FROM fs_conflict WHERE id = ?") < 0)
 		return r->err.code;
 	sqlite3_bind_int64(st, 1, id);
@@ -713,16 +718,8 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	if (rc < 0)
 		goto fail;
 	/* The greatest clock seen, for WELCOME (clients observe it). */
-	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_meta(k, v) VALUES ('hlc', ?) ON CONFLICT(k) "
-	        "DO UPDATE SET v = max(v, excluded.v)") < 0) {
-		rc = r->err.code;
-		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, (int64_t)x.max_hlc);
-	rc = fs_replica__step_done(r, st, "recording the clock");
-	fs_replica__finish(r, st);
-	if (rc < 0)
+	if ((rc = fs_replica__meta_hlc(r, (int64_t)x.max_hlc,
+	                               "recording the clock")) < 0)
 		goto fail;
 	/* Acknowledge only what is durable: the ACK is built after COMMIT. */
 	if ((rc = fs_replica__exec(r, "COMMIT", "committing a batch")) < 0)
@@ -989,12 +986,7 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 		if (tbl && !strcmp(tbl, "fs_conflict") && rid)
 			after = strtoll(rid, NULL, 10);
 		if (fs_replica__prepare(&st, r,
-		        "SELECT id, json_object('id', id, 'table', tbl, 'record', rid, "
-		        "'field', col, 'reason', reason, 'winner_value', winner_value, "
-		        "'winner_hlc', winner_hlc, 'winner_device', winner_device, "
-		        "'winner_author', winner_author, 'loser_value', loser_value, "
-		        "'loser_hlc', loser_hlc, 'loser_device', loser_device, "
-		        "'loser_author', loser_author, 'created_at', created_at, "
+		        "SELECT id, json_object(" CONFLICT_FIELDS ", "
 		        "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
 		        "'resolution', resolution), max(winner_hlc, loser_hlc) "
 		        "FROM fs_conflict WHERE id > ? ORDER BY id LIMIT ?") < 0)

@@ -395,7 +395,6 @@ static int set_nonblock(int fd)
 
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -1;
-	set_nodelay(fd);
 	return 0;
 }
 
@@ -782,6 +781,7 @@ int fs_tls__accept(fs_tls **out, const fs_tls_conf *c, int fd,
 		                    strerror(errno));
 		goto done;
 	}
+	set_nodelay(fd);
 	error = tls_new(&t, c, fd, timeout_ms, e);
 	if (t)
 		fd = -1;   /* t owns it now */

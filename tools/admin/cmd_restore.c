@@ -570,15 +570,8 @@ int admin_cmd_restore(int argc, char **argv)
 		fs_replica__finish(r, st);
 		st = NULL;
 	}
-	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_meta(k, v) VALUES ('hlc', ?) ON CONFLICT(k) "
-	        "DO UPDATE SET v = max(v, excluded.v)") < 0)
+	if (fs_replica__meta_hlc(r, hhi, "restoring the clock") < 0)
 		goto sqlfail;
-	sqlite3_bind_int64(st, 1, hhi);
-	if (fs_replica__step_done(r, st, "restoring the clock") < 0)
-		goto sqlfail;
-	fs_replica__finish(r, st);
-	st = NULL;
 	if (fs_replica__exec(r, "COMMIT", "restoring") < 0)
 		goto sqlfail;
 	in_tx = 0;
