@@ -237,13 +237,15 @@ static int number(scan *s, fs_json_member *m)
 		}
 	}
 	{
-		char *big = malloc(n + 1);
-		if (!big)
+		/* strtod wants a terminated string: the stack unless it is long. */
+		char *text = n < sizeof(tmp) ? tmp : malloc(n + 1);
+		if (!text)
 			return fs_err__set(s->e, FS_ERROR, "out of memory reading JSON");
-		memcpy(big, from, n);
-		big[n] = '\0';
-		m->d = strtod(big, NULL);
-		free(big);
+		memcpy(text, from, n);
+		text[n] = '\0';
+		m->d = strtod(text, NULL);
+		if (text != tmp)
+			free(text);
 	}
 	m->type = FS_JSON_REAL;
 	return 0;
