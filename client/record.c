@@ -793,6 +793,12 @@ static int key_order(size_t **out, const fs_table *t)
 
 int fs_replica_dump(fs_replica *r, fs_json_cb cb, void *payload)
 {
+	return fs_replica__dump_scoped(r, 0, cb, payload);
+}
+
+int fs_replica__dump_scoped(fs_replica *r, int scoped, fs_json_cb cb,
+                            void *payload)
+{
 	fs_buf sql = FS_BUF_INIT, row = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	size_t *order = NULL, i, *torder = NULL;
@@ -819,6 +825,11 @@ int fs_replica_dump(fs_replica *r, fs_json_cb cb, void *payload)
 
 		fs_buf_clear(&sql);
 		select_sql(&sql, t);
+		if (scoped) {
+			fs_buf_puts(&sql, " WHERE ");
+			if (!fs_schema__in_scope_sql(&sql, &r->schema, t))
+				fs_buf_puts(&sql, "1");
+		}
 		fs_buf_puts(&sql, " ORDER BY id");
 		free(order);
 		order = NULL;

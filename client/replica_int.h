@@ -110,6 +110,10 @@ int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
                            const char *rid, const char *col);
 /* Opens a server's central database: the same schema, no capture
 ** triggers (a server keeps its own log, fs_log). */
+/* fs_replica_dump(), only the records in the scope loaded into
+** temp.fs_scope when scoped (server/policy.h). */
+int fs_replica__dump_scoped(fs_replica *r, int scoped, fs_json_cb cb,
+                            void *payload);
 int fs_replica__open_server(fs_replica **out, const char *path, int create);
 /* Runs SQL that returns no rows (several statements allowed). */
 int fs_replica__exec(fs_replica *r, const char *sql, const char *what);

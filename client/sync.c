@@ -217,6 +217,7 @@ typedef struct session {
 	fs_sync_stats *stats;
 	const fs_sync_options *opts;
 	char server_device[64];
+	int rescoped;        /* 1: the scope changed, 2: its snapshot pulled */
 } session;
 
 static int s_read(void *ctx, void *buf, size_t n, fs_err *e)
@@ -356,6 +357,62 @@ static int apply_resolution(fs_replica *r, const fs_entry *en)
 }
 
 /* Applies one change from the server, capture off. */
+/* Drops record (t, rid) and everything hanging off it, without a trace
+** in the change log: it left this replica's scope (or was refused as
+** outside it; the refusal keeps its data).  Pending changes to it stay and
+** are pushed. */
+static int evict(fs_replica *r, const fs_table *t, const char *rid)
+{
+	fs_buf sql = FS_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = r->schema.ntables; i-- > 0 && rc == 0;) {
+		const fs_table *u = &r->schema.tables[i];
+		sqlite3_stmt *st = NULL;
+
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE ", u->name);
+		if (!fs_schema__hangs_sql(&sql, u, t, "id = ?1"))
+			continue;
+		if (sql.failed) {
+			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+			break;
+		}
+		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
+			break;
+		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+		rc = fs_replica__step_done(r, st, "dropping a record out of scope");
+		fs_replica__finish(r, st);
+	}
+	fs_buf_free(&sql);
+	return rc;
+}
+
+/* The user's scope changed: drop every record without a pending change
+** (the snapshot that follows brings back what is still in scope) and
+** start that snapshot. */
+static int rescope(fs_replica *r)
+{
+	fs_buf sql = FS_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = r->schema.ntables; i-- > 0 && rc == 0;) {
+		const char *name = r->schema.tables[i].name;
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE id NOT IN (SELECT rid "
+		              "FROM fs_change WHERE tbl = '%s')", name, name);
+		rc = sql.failed ? fs_err__set(&r->err, FS_ERROR, "out of memory")
+		     : fs_replica__exec(r, sql.ptr, "dropping records for a new scope");
+	}
+	fs_buf_free(&sql);
+	if (rc == 0)
+		rc = fs_replica__exec(r, "DELETE FROM fs_conflict",
+		                      "dropping conflicts for a new scope");
+	return rc < 0 ? rc : fs_replica__rebootstrap(r, "");
+}
+
 static int apply_remote(fs_replica *r, const fs_entry *en)
 {
 	const fs_table *t;
@@ -370,6 +427,8 @@ static int apply_remote(fs_replica *r, const fs_entry *en)
 	t = fs_schema__table(&r->schema, en->tbl);
 	if (!t || strcmp(t->name, en->tbl))
 		return 0;   /* a table this schema version does not have */
+	if (en->op == 'X')
+		return evict(r, t, en->rid);
 	if (en->op == 'D')
 		return fs_replica__apply_delete(r, t, en->rid);
 	if ((rc = fs_replica__exists(r, t->name, en->rid)) < 0)
@@ -451,8 +510,14 @@ static int apply_frame(session *x, int *more, uint64_t *count,
 	}
 	if (rc == 0 && (rc = fs_rd__end(&rd, &r->err)) < 0)
 		fs_err__prefix(&r->err, "server sent bad changes");
+	if (rc == 0 && snap == 2) {
+		rc = rescope(r);
+		x->rescoped++;
+	}
 	fs_replica__capture(r, was);
-	if (rc == 0 && snap) {
+	if (rc == 0 && snap == 2) {
+		m = 0;   /* pull() starts the snapshot */
+	} else if (rc == 0 && snap) {
 		/* Snapshot position, so an interrupted bootstrap resumes. */
 		rc = meta_put(r, "snap_tbl", stbl ? stbl : "");
 		if (rc == 0)
@@ -542,6 +607,10 @@ static int pull(session *x)
 		if ((rc = progress(x, "pull", x->stats->pulled, 0)) < 0)
 			return rc;
 	}
+	if (x->rescoped == 1) {
+		x->rescoped = 2;
+		return pull(x);   /* the snapshot of the new scope */
+	}
 	return 0;
 }
 
@@ -599,6 +668,16 @@ static int apply_ack(session *x, int64_t first, int64_t last, uint64_t sent)
 	}
 	if (rc == 0 && (rc = fs_rd__uv(&rd, &ncorr, &r->err)) < 0)
 		fs_err__prefix(&r->err, "server sent a bad ACK");
+	/* The batch is settled: forget it before applying corrections, which
+	** would otherwise yield to it as to a pending local change (a refused
+	** edit must give way to the server's value). */
+	if (rc == 0 && (rc = fs_replica__prepare(&st, r,
+	        "DELETE FROM fs_change WHERE seq >= ? AND seq <= ?")) == 0) {
+		sqlite3_bind_int64(st, 1, first);
+		sqlite3_bind_int64(st, 2, last);
+		rc = fs_replica__step_done(r, st, "forgetting acknowledged changes");
+		fs_replica__finish(r, st);
+	}
 	was = fs_replica__capture(r, 0);
 	for (i = 0; rc == 0 && i < ncorr; i++) {
 		fs_entry en;
@@ -611,13 +690,6 @@ static int apply_ack(session *x, int64_t first, int64_t last, uint64_t sent)
 	fs_replica__capture(r, was);
 	if (rc == 0 && (rc = fs_rd__end(&rd, &r->err)) < 0)
 		fs_err__prefix(&r->err, "server sent a bad ACK");
-	if (rc == 0 && (rc = fs_replica__prepare(&st, r,
-	        "DELETE FROM fs_change WHERE seq >= ? AND seq <= ?")) == 0) {
-		sqlite3_bind_int64(st, 1, first);
-		sqlite3_bind_int64(st, 2, last);
-		rc = fs_replica__step_done(r, st, "forgetting acknowledged changes");
-		fs_replica__finish(r, st);
-	}
 	if (rc == 0)
 		rc = save_clock(r);
 	if (rc < 0) {

@@ -142,7 +142,7 @@ static void send_error(fs_stream *s, int code, const char *msg)
 }
 
 /* Serves one authenticated connection until BYE, an error or shutdown. */
-static void serve(conn *c, fs_tls *t, fs_replica *r, const fs_peer *peer)
+static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 {
 	fs_stream s = { tls_read, tls_write, t, 0, 0 };
 	fs_buf in = FS_BUF_INIT, out = FS_BUF_INIT;
@@ -208,6 +208,7 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, const fs_peer *peer)
 				break;
 			}
 			hello = 1;
+			peer->schema = (int)schema;
 			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
 			      client ? client : "?", peer->device, peer->user,
 			      (unsigned long long)cursor);

@@ -36,6 +36,7 @@
 #include "../client/replica_int.h"
 #include "hlc.h"
 #include "json.h"
+#include "policy.h"
 #include "uuid.h"
 #include "value.h"
 
@@ -58,6 +59,9 @@ typedef struct push_ctx {
 	uint64_t max_hlc;
 	int64_t pushed_hlc;  /* greatest hlc accepted from this device before */
 	char now[24];
+	fs_rules *rules;     /* ownership rules (policy.h) */
+	char *dept;          /* department of the entry being merged (logged) */
+	char *move_from;     /* a customer changing department: the old one */
 } push_ctx;
 
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
@@ -69,7 +73,8 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	memset(out, 0, sizeof(*out));
 	if (fs_replica__prepare(&st, r,
 	        "SELECT d.user, u.role, coalesce(u.region, ''), d.serial, "
-	        "d.revoked_at FROM fs_device d JOIN fs_user u ON u.name = d.user "
+	        "d.revoked_at, d.rescope FROM fs_device d "
+	        "JOIN fs_user u ON u.name = d.user "
 	        "WHERE d.id = ?") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, cn, -1, SQLITE_STATIC);
@@ -99,8 +104,9 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	         (const char *)sqlite3_column_text(st, 1));
 	snprintf(out->region, sizeof(out->region), "%s",
 	         (const char *)sqlite3_column_text(st, 2));
+	out->rescope = sqlite3_column_int(st, 5);
 	fs_replica__finish(r, st);
-	return 0;
+	return fs_policy__load_scope(r, out->user, &out->all);
 }
 
 static int clock_get(clockv *out, fs_replica *r, const char *tbl,
@@ -196,15 +202,15 @@ static int clock_put(fs_replica *r, const char *tbl, const char *rid,
 static int log_add(int64_t *seq, fs_replica *r, const char *tbl,
                    const char *rid, char op, const char *col,
                    const char *val, int64_t hlc, const char *device,
-                   const char *author)
+                   const char *author, const char *scope)
 {
 	sqlite3_stmt *st = NULL;
 	char ops[2] = { op, 0 };
 	int rc;
 
 	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author) "
-	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)") < 0)
+	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
+	        "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
@@ -216,6 +222,8 @@ static int log_add(int64_t *seq, fs_replica *r, const char *tbl,
 	sqlite3_bind_int64(st, 6, hlc);
 	sqlite3_bind_text(st, 7, device, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, author, -1, SQLITE_STATIC);
+	if (scope)
+		sqlite3_bind_text(st, 9, scope, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "writing the change log");
 	fs_replica__finish(r, st);
 	*seq = sqlite3_last_insert_rowid(r->db);
@@ -274,8 +282,8 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	if (fs_replica__prepare(&st, r,
 	        "INSERT OR IGNORE INTO fs_conflict(tbl, rid, col, reason, "
 	        "winner_value, winner_hlc, winner_device, winner_author, "
-	        "loser_value, loser_hlc, loser_device, loser_author, created_at) "
-	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
+	        "loser_value, loser_hlc, loser_device, loser_author, created_at, "
+	        "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
@@ -292,6 +300,8 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	sqlite3_bind_text(st, 11, ldev, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 12, lauth, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 13, x->now, -1, SQLITE_STATIC);
+	if (x->dept)
+		sqlite3_bind_text(st, 14, x->dept, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording a conflict");
 	fs_replica__finish(r, st);
 	if (rc < 0)
@@ -302,9 +312,9 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 	x->conflicts++;
 	/* Announce it: the log entry carries the whole conflict as JSON. */
 	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author) "
-	        "SELECT tbl, CAST(id AS TEXT), 'C', col, json_object("
-	        CONFLICT_FIELDS "), max(winner_hlc, loser_hlc), '', '' "
+	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
+	        "scope) SELECT tbl, CAST(id AS TEXT), 'C', col, json_object("
+	        CONFLICT_FIELDS "), max(winner_hlc, loser_hlc), '', '', scope "
 	        "FROM fs_conflict WHERE id = ?") < 0)
 		return r->err.code;
 	sqlite3_bind_int64(st, 1, id);
@@ -370,6 +380,277 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 	x->ncorr++;
 	free(val);
 	return 0;
+}
+
+/* Tells the client to drop a record (and what hangs off it) it may not
+** hold: a creation refused as outside its scope.  Clients of schema 3 do
+** not know the 'X' entry; they keep the record. */
+static int evict(push_ctx *x, const fs_table *t, const char *rid)
+{
+	fs_entry en;
+
+	if (x->p->schema < 4)
+		return 0;
+	memset(&en, 0, sizeof(en));
+	en.op = 'X';
+	en.tbl = t->name;
+	en.rid = rid;
+	en.device = "";
+	fs_wr__entry(x->corr, &en);
+	x->ncorr++;
+	return 0;
+}
+
+/* A customer changed department (its update logged at seq): replicas of
+** the old department drop it ('X', col = the new department), replicas of
+** the new one receive it whole ('M', col = the old one; the pull expands
+** it), and fs_move remembers it for writes made before the move. */
+static int log_move(push_ctx *x, const char *rid, int64_t seq, int64_t hlc)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int64_t mseq;
+	int rc;
+
+	(void)seq;
+	if ((rc = log_add(&mseq, r, "customer", rid, 'X', x->dept, NULL, hlc,
+	                  "", x->p->user, x->move_from)) < 0 ||
+	    (rc = log_add(&mseq, r, "customer", rid, 'M', x->move_from, NULL, hlc,
+	                  "", x->p->user, x->dept)) < 0)
+		return rc;
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_move(seq, customer, from_scope, to_scope) "
+	        "VALUES (?, ?, ?, ?)") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, mseq);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	if (x->move_from)
+		sqlite3_bind_text(st, 3, x->move_from, -1, SQLITE_STATIC);
+	if (x->dept)
+		sqlite3_bind_text(st, 4, x->dept, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a move");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
+static int same_dept(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Whether customer root left a department of this scope after log
+** position base: a write the device made before the move is accepted. */
+static int moved_away(push_ctx *x, const char *root, int64_t base)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "SELECT 1 FROM fs_move WHERE customer = ? AND seq > ? AND "
+	        "from_scope IN (SELECT code FROM temp.fs_scope) LIMIT 1") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, root, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, base);
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "looking up a move");
+	return 0;
+}
+
+/* The department of a deleted record: its tombstone's log entry's. */
+static int tomb_dept(char **dept, fs_replica *r, const char *tbl,
+                     const char *rid)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*dept = NULL;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT l.scope FROM fs_clock c JOIN fs_log l ON l.seq = c.seq "
+	        "WHERE c.tbl = ? AND c.rid = ? AND c.col = '*'") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    !(*dept = strdup((const char *)sqlite3_column_text(st, 0))))
+		rc = SQLITE_NOMEM;
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return fs_err__sqlite(&r->err, r->db, rc, "placing a deleted record");
+}
+
+/* The department of the conflict a resolution resolves. */
+static int conflict_dept(char **dept, fs_replica *r, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*dept = NULL;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT scope FROM fs_conflict WHERE id = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    !(*dept = strdup((const char *)sqlite3_column_text(st, 0))))
+		rc = SQLITE_NOMEM;
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return fs_err__sqlite(&r->err, r->db, rc, "placing a conflict");
+}
+
+/* Places the entry (x->dept: its department, logged with it) and keeps
+** it inside the writer's scope: 0 go on, 1 refused (rejected, with an
+** 'X' correction for a record the writer may not hold), <0 failure. */
+static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
+                       const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	char *dept = NULL, *root = NULL, *link = NULL, *to = NULL;
+	const char *why = NULL;
+	int rc, found, in;
+
+	free(x->dept);
+	free(x->move_from);
+	x->dept = x->move_from = NULL;
+	if (en->op == 'R') {
+		if ((rc = conflict_dept(&dept, r, en->rid)) < 0)
+			return rc;
+		found = rc;
+		if (!found) {
+			free(dept);
+			return 0;   /* no such conflict: nothing will happen */
+		}
+		if ((in = fs_policy__in_scope(r, x->p->all, dept)) < 0) {
+			free(dept);
+			return in;
+		}
+		x->dept = dept;
+		if (in)
+			return 0;
+		reject(x, idx, "conflict %s is outside your scope", en->rid);
+		return 1;
+	}
+	if ((found = fs_policy__record_dept(r, t, en->rid, &dept, &root)) < 0)
+		return found;
+	if (!found && en->op == 'I') {
+		/* A creation: where its link puts it. */
+		if (t->scope_col &&
+		    (rc = fs_policy__json_member(&link, en->val, t->scope_col->name,
+		                                 &r->err)) < 0) {
+			/* Malformed: the merge refuses it with the reason. */
+			fs_err__clear(&r->err);
+			return 0;
+		}
+		rc = fs_policy__link_dept(r, t, link, &dept);
+		free(link);
+		link = NULL;
+		if (rc < 0)
+			goto done;
+	} else if (!found && (rc = tomb_dept(&dept, r, t->name, en->rid)) < 0) {
+		goto done;
+	} else if (!found && rc == 0) {
+		/* Never seen here: the merge says it does not exist. */
+		rc = 0;
+		if (!x->p->all)
+			why = "does not exist on the server or is outside your scope";
+		goto refuse;
+	}
+	if ((rc = in = fs_policy__in_scope(r, x->p->all, dept)) < 0)
+		goto done;
+	if (!in && found && root && en->op != 'I' &&
+	    (rc = in = moved_away(x, root, (int64_t)en->seq)) < 0)
+		goto done;
+	if (!in) {
+		why = "is outside your scope";
+		goto refuse;
+	}
+	if (en->op == 'U' && found && t->scope_col && en->col &&
+	    !strcmp(en->col, t->scope_col->name)) {
+		/* The link itself changes: the record changes department. */
+		if ((rc = fs_policy__json_text(&link, en->val, &r->err)) < 0) {
+			fs_err__clear(&r->err);
+			rc = 0;
+			goto done;
+		}
+		if ((rc = fs_policy__link_dept(r, t, link, &to)) < 0)
+			goto done;
+		if (!same_dept(dept, to)) {
+			if (t->scope_parent) {
+				reject(x, idx, "%s %s: linking it to a record of another "
+				       "department is not supported (move the customer "
+				       "instead)", t->noun, en->rid);
+				rc = correct(x, t, en->rid, en->col);
+				rc = rc < 0 ? rc : 1;
+				goto done;
+			}
+			if ((rc = in = fs_policy__in_scope(r, x->p->all, to)) < 0)
+				goto done;
+			if (!in) {
+				reject(x, idx, "%s %s: department '%s' is outside your "
+				       "scope", t->noun, en->rid, to ? to : "");
+				rc = correct(x, t, en->rid, en->col);
+				rc = rc < 0 ? rc : 1;
+				goto done;
+			}
+			x->move_from = dept;
+			dept = to;
+			to = NULL;
+		}
+	}
+	x->dept = dept;
+	dept = NULL;
+	rc = 0;
+	goto done;
+refuse:
+	if (why) {
+		reject(x, idx, "%s %s %s%s%s%s", t->noun, en->rid, why,
+		       dept ? " (department '" : "", dept ? dept : "",
+		       dept ? "')" : "");
+		rc = evict(x, t, en->rid);
+		rc = rc < 0 ? rc : 1;
+	}
+done:
+	free(dept);
+	free(root);
+	free(link);
+	free(to);
+	return rc;
+}
+
+/* Applies the ownership rules of fs_rule: 0 go on, 1 refused. */
+static int check_rules(push_ctx *x, uint64_t idx, const fs_table *t,
+                       const fs_entry *en)
+{
+	const char *why;
+	int rc;
+
+	if ((rc = fs_policy__rules_check(x->rules, x->r, x->p->role, t, en,
+	                                 &why)) <= 0)
+		return rc;
+	reject(x, idx, "%s %s: %s (you are %s)", t->noun, en->rid, why,
+	       x->p->role);
+	if (en->op == 'I') {
+		clockv rec;
+		if ((rc = clock_get(&rec, x->r, t->name, en->rid, "")) < 0)
+			return rc;
+		rc = rec.found ? correct(x, t, en->rid, NULL)
+		               : evict(x, t, en->rid);
+	} else {
+		rc = correct(x, t, en->rid, en->op == 'U' ? en->col : NULL);
+	}
+	return rc < 0 ? rc : 1;
 }
 
 /* Whether the entry (hlc, this device) on field col was merged before:
@@ -458,7 +739,7 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 			return rc;
 		}
 		if ((rc = log_add(&seq, r, t->name, rid, 'U', c->name, val, hlc,
-		                  dev, x->p->user)) < 0 ||
+		                  dev, x->p->user, x->dept)) < 0 ||
 		    (rc = clock_put(r, t->name, rid, c->name, hlc, dev, seq)) < 0) {
 			free(old);
 			return rc;
@@ -467,6 +748,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 		if (concurrent)
 			rc = conflict_add(x, t->name, rid, c->name, "concurrent edit",
 			                  val, hlc, dev, old, cur.hlc, cur.device);
+		if (rc == 0 && x->move_from)
+			rc = log_move(x, rid, seq, hlc);
 	} else {
 		/* The incoming version loses.  Sequential-but-older cannot come
 		** from a correct client (its clock observed the current version);
@@ -511,7 +794,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 			return rc;
 		}
 		if ((rc = log_add(&seq, r, t->name, en->rid, 'I', NULL, en->val,
-		                  (int64_t)en->hlc, dev, x->p->user)) < 0)
+		                  (int64_t)en->hlc, dev, x->p->user, x->dept)) < 0)
 			return rc;
 		x->applied++;
 		return clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev, seq);
@@ -589,7 +872,7 @@ static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
 		return rc;
 	if ((rc = fs_replica__apply_delete(r, t, en->rid)) < 0 ||
 	    (rc = log_add(&seq, r, t->name, en->rid, 'D', NULL, NULL,
-	                  (int64_t)en->hlc, dev, x->p->user)) < 0)
+	                  (int64_t)en->hlc, dev, x->p->user, x->dept)) < 0)
 		return rc;
 	x->applied++;
 	return clock_put(r, t->name, en->rid, "*", (int64_t)en->hlc, dev, seq);
@@ -621,18 +904,27 @@ static int merge_resolve(push_ctx *x, const fs_entry *en)
 		return rc;
 	x->applied++;
 	return log_add(&seq, r, "fs_conflict", en->rid, 'R', NULL, en->val,
-	               (int64_t)en->hlc, x->p->device, x->p->user);
+	               (int64_t)en->hlc, x->p->device, x->p->user, x->dept);
 }
 
 static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 {
 	const fs_table *t;
+	int rc;
 
-	if (en->op == 'R')
+	if (en->op == 'R') {
+		if ((rc = check_scope(x, idx, NULL, en)) != 0)
+			return rc < 0 ? rc : 0;
 		return merge_resolve(x, en);
+	}
 	t = fs_schema__table(&x->r->schema, en->tbl);
 	if (!t || strcmp(t->name, en->tbl))
 		return reject(x, idx, "unknown table '%s'", en->tbl);
+	if (en->op != 'I' && en->op != 'U' && en->op != 'D')
+		return reject(x, idx, "op '%c' cannot be pushed", en->op);
+	if ((rc = check_scope(x, idx, t, en)) != 0 ||
+	    (rc = check_rules(x, idx, t, en)) != 0)
+		return rc < 0 ? rc : 0;
 	switch (en->op) {
 	case 'I':
 		return merge_insert(x, idx, t, en);
@@ -665,8 +957,12 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	x.corr = &corr;
 	x.rej = &rej;
 	fs_replica__now(x.now);
-	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0)
+	if ((rc = fs_policy__rules_load(&x.rules, r)) < 0)
 		return rc;
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0) {
+		fs_policy__rules_free(x.rules);
+		return rc;
+	}
 	if (fs_replica__prepare(&st, r,
 	        "SELECT pushed_hlc FROM fs_device WHERE id = ?") < 0) {
 		rc = r->err.code;
@@ -736,6 +1032,9 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 		fs_buf_put(ack, corr.ptr, corr.len);
 	fs_buf_free(&corr);
 	fs_buf_free(&rej);
+	fs_policy__rules_free(x.rules);
+	free(x.dept);
+	free(x.move_from);
 	if (ack->failed)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory building an ack");
 	return 0;
@@ -747,6 +1046,9 @@ fail:
 	}
 	fs_buf_free(&corr);
 	fs_buf_free(&rej);
+	fs_policy__rules_free(x.rules);
+	free(x.dept);
+	free(x.move_from);
 	return rc;
 }
 
@@ -798,6 +1100,73 @@ static int strip_superseded(char **out, fs_replica *r, const char *tbl,
 	return 0;
 }
 
+/* "SELECT id, json_object('f', "f", ...) FROM t": a record as an 'I'
+** entry's value. */
+static void record_sql(fs_buf *sql, const fs_table *t)
+{
+	size_t i;
+
+	fs_buf_puts(sql, "SELECT id, json_object(");
+	for (i = 0; i < t->ncols; i++)
+		fs_buf_printf(sql, "%s'%s', \"%s\"", i ? ", " : "",
+		              t->cols[i].name, t->cols[i].name);
+	fs_buf_printf(sql, ") FROM \"%s\"", t->name);
+}
+
+/* A customer entered the puller's scope: the customer and everything
+** hanging off it, as creations (a replica holding some of it already
+** takes them field by field). */
+static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
+                       const char *customer, uint64_t seq)
+{
+	const fs_table *root = fs_schema__scope_root(&r->schema);
+	fs_buf sql = FS_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	size_t ti;
+	int rc = SQLITE_DONE;
+
+	for (ti = 0; root && ti < r->schema.ntables; ti++) {
+		const fs_table *t = &r->schema.tables[ti];
+
+		fs_buf_clear(&sql);
+		record_sql(&sql, t);
+		fs_buf_puts(&sql, " WHERE ");
+		if (!fs_schema__hangs_sql(&sql, t, root, "id = ?1"))
+			continue;
+		fs_buf_puts(&sql, " ORDER BY id");
+		if (sql.failed) {
+			fs_buf_free(&sql);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+		if (fs_replica__prepare(&st, r, sql.ptr) < 0) {
+			fs_buf_free(&sql);
+			return r->err.code;
+		}
+		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fs_entry en;
+			memset(&en, 0, sizeof(en));
+			en.op = 'I';
+			en.seq = seq;
+			en.tbl = t->name;
+			en.rid = (const char *)sqlite3_column_text(st, 0);
+			en.val = (const char *)sqlite3_column_text(st, 1);
+			en.device = "";
+			en.author = "";
+			fs_wr__entry(entries, &en);
+			(*n)++;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc != SQLITE_DONE)
+			break;
+	}
+	fs_buf_free(&sql);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading a moved customer");
+	return 0;
+}
+
 int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
                    uint64_t max, fs_buf *out)
 {
@@ -808,16 +1177,39 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 
 	if (max == 0 || max > 10000)
 		max = 10000;
+	if (p->rescope && p->schema >= 4) {
+		/* The user's scope changed: "drop what you hold and bootstrap
+		** again" (snapshot flag 2, docs/protocol.md). */
+		fs_buf_clear(out);
+		fs_wr__uv(out, cursor);
+		fs_wr__uv(out, 0);
+		fs_wr__uv(out, 2);
+		fs_wr__str(out, NULL);
+		fs_wr__str(out, NULL);
+		fs_wr__uv(out, 0);
+		fs_wr__uv(out, 0);
+		return out->failed ? fs_err__set(&r->err, FS_ERROR, "out of memory")
+		                   : 0;
+	}
 	/* Only what is still current: an update superseded by a later one is
 	** not sent (applying it would overwrite the newer value, and the
 	** newer one may be the puller's own, which is not sent back).  The
 	** log is scanned by seq; 'live' says whether a field update is still
 	** its field's winner. */
-	if (fs_replica__prepare(&st, r,
+	/* A scoped device reads its departments' entries (and reference
+	** data's, scope '') through the index: the cost follows the scope's
+	** changes, not the whole log's. */
+	if (fs_replica__prepare(&st, r, p->all ?
 	        "SELECT l.seq, l.tbl, l.rid, l.op, l.col, l.val, l.hlc, l.device, "
 	        "l.author, (l.op <> 'U' OR l.seq = (SELECT c.seq FROM fs_clock c "
 	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)) "
-	        "FROM fs_log l WHERE l.seq > ? ORDER BY l.seq LIMIT ?") < 0)
+	        "FROM fs_log l WHERE l.seq > ? ORDER BY l.seq LIMIT ?" :
+	        "SELECT l.seq, l.tbl, l.rid, l.op, l.col, l.val, l.hlc, l.device, "
+	        "l.author, (l.op <> 'U' OR l.seq = (SELECT c.seq FROM fs_clock c "
+	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)) "
+	        "FROM fs_log l INDEXED BY fs_log_scope WHERE l.seq > ?1 AND "
+	        "l.scope IN (SELECT code FROM temp.fs_scope) "
+	        "ORDER BY l.seq LIMIT ?2") < 0)
 		return r->err.code;
 	sqlite3_bind_int64(st, 1, (int64_t)cursor);
 	sqlite3_bind_int64(st, 2, (int64_t)max);
@@ -835,6 +1227,32 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		if ((!strcmp(dev, p->device) && en.op != 'C') ||
 		    !sqlite3_column_int(st, 9))
 			continue;
+		if (en.op == 'X' || en.op == 'M') {
+			/* A customer changed department: only replicas that saw one
+			** side and not the other care (col: the other side). */
+			const char *other = (const char *)sqlite3_column_text(st, 4);
+			rc = fs_policy__in_scope(r, p->all, other);
+			if (rc == 0 && en.op == 'X' && p->schema >= 4) {
+				en.seq = last;
+				en.tbl = (const char *)sqlite3_column_text(st, 1);
+				en.rid = (const char *)sqlite3_column_text(st, 2);
+				en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
+				en.device = "";
+				fs_wr__entry(&entries, &en);
+				n++;
+			} else if (rc == 0 && en.op == 'M') {
+				rc = expand_move(r, &entries, &n,
+				                 (const char *)sqlite3_column_text(st, 2),
+				                 last);
+			}
+			if (rc < 0) {
+				fs_replica__finish(r, st);
+				fs_buf_free(&entries);
+				return rc;
+			}
+			rc = SQLITE_ROW;
+			continue;
+		}
 		en.seq = last;
 		en.tbl = (const char *)sqlite3_column_text(st, 1);
 		en.rid = (const char *)sqlite3_column_text(st, 2);
@@ -917,20 +1335,32 @@ static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
 	return rc;
 }
 
-int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
+int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
                        const char *rid, uint64_t snap_seq, uint64_t max,
                        fs_buf *out)
 {
 	fs_buf entries = FS_BUF_INIT, sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	uint64_t n = 0;
-	size_t ti, i;
+	size_t ti;
 	int rc, more = 0, started = 0;
 	char last_tbl[64] = "", last_rid[64] = "";
 
-	(void)p;
 	if (max == 0 || max > 20000)
 		max = 20000;
+	if (p->rescope && snap_seq == 0 && (!tbl || !*tbl)) {
+		/* The new snapshot the scope change asked for has started. */
+		if (fs_replica__prepare(&st, r,
+		        "UPDATE fs_device SET rescope = 0 WHERE id = ?") < 0)
+			return r->err.code;
+		sqlite3_bind_text(st, 1, p->device, -1, SQLITE_STATIC);
+		rc = fs_replica__step_done(r, st, "clearing a scope change");
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc < 0)
+			return rc;
+		p->rescope = 0;
+	}
 	if ((rc = fs_replica__exec(r, "BEGIN", "starting a snapshot")) < 0)
 		return rc;
 	if (snap_seq == 0) {
@@ -954,12 +1384,11 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 			rid = NULL;
 		}
 		fs_buf_clear(&sql);
-		fs_buf_puts(&sql, "SELECT id, json_object(");
-		for (i = 0; i < t->ncols; i++)
-			fs_buf_printf(&sql, "%s'%s', \"%s\"", i ? ", " : "",
-			              t->cols[i].name, t->cols[i].name);
-		fs_buf_printf(&sql, ") FROM \"%s\" WHERE id > ? ORDER BY id LIMIT ?",
-		              t->name);
+		record_sql(&sql, t);
+		fs_buf_puts(&sql, " WHERE ");
+		if (!p->all && fs_schema__in_scope_sql(&sql, &r->schema, t))
+			fs_buf_puts(&sql, " AND ");
+		fs_buf_puts(&sql, "id > ?1 ORDER BY id LIMIT ?2");
 		if (sql.failed) {
 			fs_err__set(&r->err, FS_ERROR, "out of memory");
 			goto fail;
@@ -989,10 +1418,12 @@ int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
 		        "SELECT id, json_object(" CONFLICT_FIELDS ", "
 		        "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
 		        "'resolution', resolution), max(winner_hlc, loser_hlc) "
-		        "FROM fs_conflict WHERE id > ? ORDER BY id LIMIT ?") < 0)
+		        "FROM fs_conflict WHERE id > ?1 AND (?3 OR scope IN "
+		        "(SELECT code FROM temp.fs_scope)) ORDER BY id LIMIT ?2") < 0)
 			goto fail;
 		sqlite3_bind_int64(st, 1, after);
 		sqlite3_bind_int64(st, 2, (int64_t)(max - n + 1));
+		sqlite3_bind_int(st, 3, p->all);
 		rc = snap_rows(&entries, &n, max, &more, last_tbl, last_rid, st,
 		               'C', "fs_conflict");
 		fs_replica__finish(r, st);

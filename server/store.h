@@ -19,10 +19,14 @@ typedef struct fs_peer {
 	char user[128];
 	char role[16];
 	char region[128];
+	int all;             /* scope: the whole company (else temp.fs_scope) */
+	int schema;          /* the client's schema version (HELLO) */
+	int rescope;         /* its scope changed: it must bootstrap again */
 } fs_peer;
 
 /* Looks the authenticated certificate (CN = device id, serial) up:
-** FS_EAUTH if unknown, revoked, or the serial does not match. */
+** FS_EAUTH if unknown, revoked, or the serial does not match.  Loads the
+** user's scope into the connection (policy.h). */
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
                    const char *serial);
 
@@ -40,7 +44,7 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 
 /* Writes a CHANGES payload of the current records after (tbl, rid) in
 ** snapshot order; snap_seq 0 starts a snapshot at the current log end. */
-int fs_store__snapshot(fs_replica *r, const fs_peer *p, const char *tbl,
+int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
                        const char *rid, uint64_t snap_seq, uint64_t max,
                        fs_buf *out);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "fieldsync.h"
 #include "value.h"
 
@@ -238,13 +239,16 @@ int fs_schema__load(fs_schema *out, sqlite3 *db, fs_err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, error = -1;
-	size_t cap = 0;
+	size_t cap = 0, i;
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = fs_schema__version(&out->version, db, e)) < 0)
 		return rc;
-	rc = sqlite3_prepare_v2(db,
-	        "SELECT tbl, noun, label, parent FROM fs_entity ORDER BY ord",
+	rc = sqlite3_prepare_v2(db, out->version >= 4
+	        ? "SELECT tbl, noun, label, parent, scope_via FROM fs_entity "
+	          "ORDER BY ord"
+	        : "SELECT tbl, noun, label, parent, NULL FROM fs_entity "
+	          "ORDER BY ord",
 	        -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		fs_err__sqlite(e, db, rc, "reading fs_entity");
@@ -273,10 +277,29 @@ int fs_schema__load(fs_schema *out, sqlite3 *db, fs_err *e)
 			goto oom;
 		if (load_columns(t, db, e) < 0)
 			goto done;
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+		    !(t->scope_col = fs_schema__column(t,
+		            (const char *)sqlite3_column_text(st, 4)))) {
+			fs_err__set(e, FS_ECORRUPT, "fs_entity: %s has no field %s",
+			            t->name, (const char *)sqlite3_column_text(st, 4));
+			goto done;
+		}
 	}
 	if (rc != SQLITE_DONE) {
 		fs_err__sqlite(e, db, rc, "reading fs_entity");
 		goto done;
+	}
+	/* Second pass: the tables array no longer moves. */
+	for (i = 0; i < out->ntables; i++) {
+		fs_table *t = &out->tables[i];
+		if (!t->scope_col || !t->scope_col->ref)
+			continue;
+		t->scope_parent = fs_schema__table(out, t->scope_col->ref);
+		if (!t->scope_parent || !t->scope_parent->scope_col) {
+			fs_err__set(e, FS_ECORRUPT, "fs_entity: %s is scoped through %s, "
+			            "which is not scoped", t->name, t->scope_col->ref);
+			goto done;
+		}
 	}
 	error = 0;
 	goto done;
@@ -312,4 +335,48 @@ const fs_column *fs_schema__column(const fs_table *t, const char *name)
 		if (!strcmp(t->cols[i].name, name))
 			return &t->cols[i];
 	return NULL;
+}
+
+const fs_table *fs_schema__scope_root(const fs_schema *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntables; i++)
+		if (s->tables[i].scope_col && !s->tables[i].scope_parent)
+			return &s->tables[i];
+	return NULL;
+}
+
+int fs_schema__hangs_sql(fs_buf *sql, const fs_table *t, const fs_table *top,
+                         const char *cond)
+{
+	const fs_table *u;
+
+	if (t == top) {
+		fs_buf_puts(sql, cond);
+		return 1;
+	}
+	for (u = t->scope_parent; u && u != top; u = u->scope_parent)
+		;
+	if (!u)
+		return 0;
+	fs_buf_printf(sql, "\"%s\" IN (SELECT id FROM \"%s\" WHERE ",
+	              t->scope_col->name, t->scope_parent->name);
+	fs_schema__hangs_sql(sql, t->scope_parent, top, cond);
+	fs_buf_puts(sql, ")");
+	return 1;
+}
+
+int fs_schema__in_scope_sql(fs_buf *sql, const fs_schema *s,
+                            const fs_table *t)
+{
+	const fs_table *root = fs_schema__scope_root(s);
+	char cond[200];
+
+	if (!root || !t->scope_col)
+		return 0;
+	snprintf(cond, sizeof(cond),
+	         "\"%s\" IN (SELECT code FROM temp.fs_scope)",
+	         root->scope_col->name);
+	return fs_schema__hangs_sql(sql, t, root, cond);
 }

@@ -43,6 +43,12 @@ typedef struct fs_table {
 	const fs_column *parent_col;  /* the column linking to parent */
 	fs_column *cols;    /* every column but id, in declaration order */
 	size_t ncols;
+	/* Scope (schema/004_scope.sql): the column linking a record to the
+	** record it belongs with, and that record's table; for the scope root
+	** (customer) scope_col is the scope key itself and scope_parent NULL.
+	** Both NULL: reference data, everyone's. */
+	const fs_column *scope_col;
+	const struct fs_table *scope_parent;
 } fs_table;
 
 typedef struct fs_schema {
@@ -64,6 +70,24 @@ void fs_schema__free(fs_schema *s);
 /* Lookup by noun or table name; NULL if unknown. */
 const fs_table *fs_schema__table(const fs_schema *s, const char *name);
 const fs_column *fs_schema__column(const fs_table *t, const char *name);
+/* The scope root (customer: the table whose scope_col is the scope key
+** itself), or NULL for a schema without scopes. */
+const fs_table *fs_schema__scope_root(const fs_schema *s);
+
+/* Appends an SQL condition on the rows of t: those that hang off a row of
+** top satisfying cond (a condition on top's columns, appended as is;
+** t == top: cond itself).  0, appending nothing, if t does not hang off
+** top; else 1. */
+struct fs_buf;
+int fs_schema__hangs_sql(struct fs_buf *sql, const fs_table *t,
+                         const fs_table *top, const char *cond);
+
+/* The condition "t's row is in the scope listed in temp.fs_scope" (the
+** scope root's key IN (SELECT code FROM temp.fs_scope)); 0, appending
+** nothing, for reference data. */
+int fs_schema__in_scope_sql(struct fs_buf *sql, const fs_schema *s,
+                            const fs_table *t);
+
 /* The SQL of one migration (for tools that build raw databases). */
 const char *fs_schema__sql(int version);
 

@@ -81,7 +81,7 @@ int fs_rd__entry(fs_rd *r, fs_entry *en, fs_err *e)
 		return fs_err__set(e, FS_ECORRUPT, "truncated entry at offset %zu",
 		                   start);
 	en->op = (char)r->p[r->off++];
-	if (!strchr("IUDRC", en->op) || en->op == 0)
+	if (!strchr("IUDRCX", en->op) || en->op == 0)
 		return fs_err__set(e, FS_ECORRUPT,
 		                   "entry at offset %zu: unknown op 0x%02x", start,
 		                   (unsigned)(unsigned char)en->op);

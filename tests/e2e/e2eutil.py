@@ -567,7 +567,9 @@ class E2ECase(unittest.TestCase):
 
     # -- reps and devices
 
-    def add_rep(self, user, region=None, role="rep", directory=None):
+    def add_rep(self, user, region="*", role="rep", directory=None):
+        """region: a department code, a comma list, or '*' (the whole
+        company, the default here: most tests are not about scopes)."""
         args = ["user", "add", user, "--role", role]
         if region:
             args += ["--region", region]
@@ -578,19 +580,21 @@ class E2ECase(unittest.TestCase):
         self.admin_in(directory or self.srvdir, "device", "enroll", user, "--out", out)
         return out
 
-    def new_client(self, name, user, server_addr=None, add_user=True, region=None):
+    def new_client(self, name, user, server_addr=None, add_user=True, region="*",
+                   role="rep"):
         if add_user:
-            self.add_rep(user, region=region)
+            self.add_rep(user, region=region, role=role)
         en = self.enroll(user, "EN_" + name)
         c = Client(self, name, user, en)
         c.init(server_addr or self.server.addr)
         return c
 
-    def make_reps(self, names, server_addr=None):
+    def make_reps(self, names, server_addr=None, role="rep"):
         """Clients named A, B, C... for users names[i]."""
         out = []
         for i, user in enumerate(names):
-            out.append(self.new_client(chr(ord("A") + i), user, server_addr))
+            out.append(self.new_client(chr(ord("A") + i), user, server_addr,
+                                       role=role))
         return out
 
     # -- assertions

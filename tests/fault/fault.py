@@ -60,7 +60,7 @@ def make_template(root):
     if rc:
         raise Failure("admin init failed: %s" % err)
     for u in USERS:
-        for args in (["user", "add", u, "--role", "rep"],
+        for args in (["user", "add", u, "--role", "rep", "--region", "*"],
                      ["device", "enroll", u, "--out", os.path.join(root, "enrol-" + u)]):
             rc, out, err = run([ADMIN, "--dir", srv] + args)
             if rc:

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../client/replica_int.h"
+#include "policy.h"
 #include "store.h"
 #include "wire.h"
 
@@ -22,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static fs_replica *srv;   /* a fuzzing harness may keep one: not library */
 static unsigned long runs;
+static int scope_all;
 static char path[] = "/tmp/fs-fuzz-push-XXXXXX";
 
 static void cleanup(void)
@@ -52,6 +54,19 @@ static void setup(void)
 	}
 	if (fs_replica__exec(srv, "PRAGMA synchronous=OFF", "fuzz") < 0)
 		abort();
+	/* A rep scoped to one region, so that scope and ownership checks
+	** run on every entry. */
+	if (fs_replica__exec(srv,
+	        "INSERT INTO fs_user(name, role, created_at) VALUES "
+	        "('fuzz', 'rep', '2026-01-01T00:00:00Z');"
+	        "INSERT INTO fs_dept(code, name, created_at) VALUES "
+	        "('north', 'North', '2026-01-01T00:00:00Z');"
+	        "INSERT INTO fs_user_scope(user, dept) VALUES ('fuzz', 'north')",
+	        "fuzz") < 0 ||
+	    fs_policy__load_scope(srv, "fuzz", &scope_all) < 0) {
+		fprintf(stderr, "fuzz_push: %s\n", fs_replica_errmsg(srv));
+		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	         "01900000-0000-7000-8000-000000000001");
 	snprintf(peer.user, sizeof(peer.user), "fuzz");
 	snprintf(peer.role, sizeof(peer.role), "rep");
+	peer.all = scope_all;
+	peer.schema = fs_replica_schema_version(srv);
 	fs_buf_init(&payload, 0);
 	fs_buf_init(&ack, 0);
 	fs_buf_put(&payload, data, size);

@@ -111,7 +111,8 @@ class LedgerTest(e2eutil.E2ECase):
     # ------------------------------------------------------------ tests
 
     def test_history_shows_every_version_with_its_author(self):
-        alice, bob = self.make_reps(["alice", "bob"])
+        # Managers: a credit limit is theirs to set (schema/004_scope.sql).
+        alice, bob = self.make_reps(["alice", "bob"], role="manager")
         cid = alice.add("customer", name="Hangzhou Pump Works", city="Hangzhou",
                         credit_limit=20000)
         alice.sync()
@@ -172,7 +173,7 @@ class LedgerTest(e2eutil.E2ECase):
             self.assertEqual(f.read(), line)
 
     def test_delete_and_conflict_are_recorded(self):
-        alice, bob = self.make_reps(["alice", "bob"])
+        alice, bob = self.make_reps(["alice", "bob"], role="manager")
         cid = alice.add("customer", name="Suzhou Pipes", credit_limit=1000)
         alice.sync()
         bob.sync()
@@ -196,7 +197,7 @@ class LedgerTest(e2eutil.E2ECase):
         self.assertNoGapNoDuplicate()
 
     def test_kill_between_database_and_ledger_then_catch_up(self):
-        alice, bob = self.make_reps(["alice", "bob"])
+        alice, bob = self.make_reps(["alice", "bob"], role="manager")
         c1 = alice.add("customer", name="Before the crash")
         alice.sync()
         # The ledger writer now waits a minute before each commit: the
@@ -229,7 +230,7 @@ class LedgerTest(e2eutil.E2ECase):
         self.assertNoGapNoDuplicate()
 
     def test_restore_whole_and_point_in_time(self):
-        alice, bob = self.make_reps(["alice", "bob"])
+        alice, bob = self.make_reps(["alice", "bob"], role="manager")
         ids = [alice.add("customer", name="Customer %d" % i,
                          credit_limit=1000 * i) for i in range(5)]
         alice.add("product", sku="VALVE-50", name="Ball valve DN50",
@@ -309,7 +310,7 @@ class LedgerTest(e2eutil.E2ECase):
     def test_big_batch_is_written_as_a_pack(self):
         # 600 records in one batch: the ledger builds the commit in memory
         # and writes one pack (server/ledger_pack.c); stock git must read it.
-        alice, bob = self.make_reps(["alice", "bob"])
+        alice, bob = self.make_reps(["alice", "bob"], role="manager")
         csv = os.path.join(self.tmp, "c.csv")
         with open(csv, "w") as f:
             f.write("name,city,credit_limit\n")

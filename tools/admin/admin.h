@@ -23,5 +23,8 @@ int admin_cmd_history(const char *dir, int argc, char **argv);  /* cmd_history.c
 int admin_cmd_verify(const char *dir);                          /* cmd_verify.c */
 int admin_cmd_restore(int argc, char **argv);                   /* cmd_restore.c */
 int admin_cmd_ledger(const char *dir, int argc, char **argv);   /* cmd_restore.c */
+int admin_cmd_user(const char *dir, int argc, char **argv);     /* cmd_org.c */
+int admin_cmd_dept(const char *dir, int argc, char **argv);     /* cmd_org.c */
+int admin_cmd_report(const char *dir, int argc, char **argv);   /* cmd_report.c */
 
 #endif

@@ -24,6 +24,7 @@
 #include "admin.h"
 #include "ledger.h"
 #include "pki.h"
+#include "policy.h"
 #include "uuid.h"
 
 #define usage admin_usage
@@ -38,14 +39,32 @@ static const char usage_text[] =
 "  init [--org NAME] [--listen HOST:PORT] [--host NAME]...\n"
 "        create DIR: central database, company CA, server certificate for\n"
 "        127.0.0.1, localhost and every --host, config (listen address)\n"
-"  user add NAME --role rep|manager|office|admin [--region R]\n"
+"\n"
+"The organisation and scopes (docs/scopes.md):\n"
+"  dept add CODE --name NAME [--parent CODE]\n"
+"  dept set CODE [--name NAME] [--parent CODE|-]\n"
+"  dept list [--json]          the department tree (head office, regions,\n"
+"                              branches); a customer's region is a CODE\n"
+"  user add NAME --role rep|manager|office|admin --region CODE[,CODE...]|*\n"
+"        the user sees the customers of those departments and their\n"
+"        subtrees ('*': the whole company; office and admin default to it)\n"
+"  user set NAME [--role ROLE] [--region CODE[,CODE...]|*]\n"
 "  user list [--json]\n"
+"\n"
+"Devices:\n"
 "  device enroll USER --out DIR2\n"
 "        issue a device certificate bound to USER; DIR2 receives what the\n"
 "        client needs: fieldsync init --server HOST:PORT --enroll DIR2\n"
 "  device list [--json]\n"
 "  device revoke DEVICE_ID     refuse that device from now on\n"
-"  dump                        every live record, exactly as `fieldsync dump`\n"
+"  dump [--user NAME]          every live record, exactly as `fieldsync dump`\n"
+"                              (--user: those in NAME's scope, as NAME's\n"
+"                              replicas hold them)\n"
+"\n"
+"Head-office reports (docs/reports.md):\n"
+"  report NAME [--region CODE] [--from DATE --to DATE] [--csv|--json]\n"
+"        [--svg FILE]  NAME: funnel, orders, abc, receivables, birthdays,\n"
+"        credit\n"
 "\n"
 "The ledger (DIR/ledger.git, a git repository of every change; docs/ledger.md):\n"
 "  history TABLE ID [--json]   every version of a record, newest first: who,\n"
@@ -194,82 +213,6 @@ done:
 	return rc;
 }
 
-static int cmd_user(const char *dir, int argc, char **argv)
-{
-	fs_replica *r = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc = 1, json = has_flag(argc, argv, "--json");
-
-	if (argc < 1)
-		return usage("user needs add or list%s", "");
-	if (open_db(&r, dir, 0))
-		return 1;
-	if (!strcmp(argv[0], "add")) {
-		const char *role = opt(argc, argv, "--role");
-		const char *region = opt(argc, argv, "--region");
-		char now[24];
-
-		if (argc < 2 || argv[1][0] == '-' || !role) {
-			rc = usage("user add NAME --role rep|manager|office|admin "
-			           "[--region R]%s", "");
-			goto done;
-		}
-		fs_replica__now(now);
-		if (fs_replica__prepare(&st, r,
-		        "INSERT INTO fs_user(name, role, region, created_at) "
-		        "VALUES (?, ?, ?, ?)") < 0)
-			goto sqlfail;
-		sqlite3_bind_text(st, 1, argv[1], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-		if (region)
-			sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			const char *m = sqlite3_errmsg(r->db);
-			if (strstr(m, "UNIQUE"))
-				rc = fail("user %s already exists%s", argv[1], "");
-			else if (strstr(m, "role"))
-				rc = fail("role must be rep, manager, office or admin, "
-				          "not '%s'%s", role, "");
-			else
-				rc = fail("%s%s", m, "");
-			goto done;
-		}
-		printf("user %s added (%s%s%s)\n", argv[1], role,
-		       region ? ", region " : "", region ? region : "");
-		rc = 0;
-	} else if (!strcmp(argv[0], "list")) {
-		int first = 1;
-		if (fs_replica__prepare(&st, r,
-		        "SELECT name, role, coalesce(region, ''), created_at, "
-		        "json_object('name', name, 'role', role, 'region', region, "
-		        "'created_at', created_at) FROM fs_user ORDER BY name") < 0)
-			goto sqlfail;
-		if (json)
-			printf("[");
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (json)
-				printf("%s%s", first ? "" : ",\n", sqlite3_column_text(st, 4));
-			else
-				printf("%-20s %-8s %s\n", sqlite3_column_text(st, 0),
-				       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
-			first = 0;
-		}
-		if (json)
-			printf("]\n");
-		rc = 0;
-	} else {
-		rc = usage("user: unknown verb '%s'", argv[0]);
-	}
-	goto done;
-sqlfail:
-	rc = fail("%s%s", fs_replica_errmsg(r), "");
-done:
-	fs_replica__finish(r, st);
-	fs_replica_close(r);
-	return rc;
-}
-
 static int cmd_device(const char *dir, int argc, char **argv)
 {
 	fs_replica *r = NULL;
@@ -411,14 +354,36 @@ static int print_line(const char *json, void *payload)
 	return puts(json) < 0 ? -1 : 0;
 }
 
-static int cmd_dump(const char *dir)
+static int cmd_dump(const char *dir, const char *user)
 {
 	fs_replica *r = NULL;
-	int rc;
+	int rc, all = 1;
 
 	if (open_db(&r, dir, 0))
 		return 1;
-	rc = fs_replica_dump(r, print_line, NULL);
+	if (user) {
+		sqlite3_stmt *st = NULL;
+		/* What that user's replicas hold: the scope the server serves. */
+		if (fs_replica__prepare(&st, r,
+		        "SELECT 1 FROM fs_user WHERE name = ?") < 0) {
+			rc = fail("%s%s", fs_replica_errmsg(r), "");
+			fs_replica_close(r);
+			return rc;
+		}
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		fs_replica__finish(r, st);
+		if (rc != SQLITE_ROW) {
+			fs_replica_close(r);
+			return fail("no user %s%s", user, "");
+		}
+		if (fs_policy__load_scope(r, user, &all) < 0) {
+			rc = fail("%s%s", fs_replica_errmsg(r), "");
+			fs_replica_close(r);
+			return rc;
+		}
+	}
+	rc = fs_replica__dump_scoped(r, !all, print_line, NULL);
 	if (rc < 0)
 		fail("%s%s", fs_replica_errmsg(r), "");
 	fs_replica_close(r);
@@ -473,11 +438,17 @@ int main(int argc, char **argv)
 	else if (!strcmp(rest[0], "ledger"))
 		rc = admin_cmd_ledger(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "user"))
-		rc = cmd_user(dir, n - 1, rest + 1);
+		rc = admin_cmd_user(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "dept"))
+		rc = admin_cmd_dept(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "report"))
+		rc = admin_cmd_report(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "device"))
 		rc = cmd_device(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "dump"))
-		rc = n == 1 ? cmd_dump(dir) : usage("dump takes no argument%s", "");
+		rc = n == 1 ? cmd_dump(dir, NULL)
+		     : n == 3 && !strcmp(rest[1], "--user") ? cmd_dump(dir, rest[2])
+		     : usage("dump takes no argument but --user NAME%s", "");
 	else
 		rc = usage("unknown command '%s'", rest[0]);
 	free(rest);

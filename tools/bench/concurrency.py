@@ -450,7 +450,7 @@ def main():
                             "enroll": os.path.join(d, "enroll"), "user": "rep%04d" % i})
         # The admin tool writes server.db: one at a time.
         for c in clients:
-            must([admin, "--dir", srvdir, "user", "add", c["user"], "--role", "rep"])
+            must([admin, "--dir", srvdir, "user", "add", c["user"], "--role", "rep", "--region", "*"])
             must([admin, "--dir", srvdir, "device", "enroll", c["user"], "--out", c["enroll"]])
         t_enroll = time.monotonic() - t
 
