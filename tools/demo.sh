@@ -4,7 +4,9 @@
 #     credit limit refusing one), the change log waiting to be synced;
 #  2. a head-office server on 127.0.0.1 (SQLite, company CA), two reps
 #     enrolled, both editing the same customer offline, syncing: the data
-#     converges everywhere and the losing value is kept as a conflict.
+#     converges everywhere and the losing value is kept as a conflict;
+#  3. territories: a rep of another region never receives those customers,
+#     and a rep cannot raise a credit limit (the office can).
 # Everything lives in a temporary directory, removed at the end.
 set -euo pipefail
 BIN=$(cd "${1:-build/bin}" && pwd)
@@ -16,27 +18,38 @@ say() { printf '\n== %s\n' "$*"; }
 run() { echo "\$ $*" | sed "s|$BIN/||g; s|$work/||g" >&2; "$@"; }
 alice() { run "$BIN/fieldsync" --db "$work/alice.db" "$@"; }
 bob() { run "$BIN/fieldsync" --db "$work/bob.db" "$@"; }
+carol() { run "$BIN/fieldsync" --db "$work/carol.db" "$@"; }
+dave() { run "$BIN/fieldsync" --db "$work/dave.db" "$@"; }
 admin() { run "$BIN/fieldsync-admin" --dir "$work/hq" "$@"; }
 
-say "1. Head office: a server directory, two reps, their devices"
+say "1. Head office: a server directory, regions, users, their devices"
 admin init --org "Hangzhou Valves"
+admin dept add hq --name "Head office"
+admin dept add east --name "East region" --parent hq
+admin dept add west --name "West region" --parent hq
 admin user add alice --role rep --region east
 admin user add bob --role rep --region east
-admin device enroll alice --out "$work/enroll-alice" >/dev/null
-admin device enroll bob --out "$work/enroll-bob" >/dev/null
+admin user add carol --role office
+admin user add dave --role rep --region west
+for u in alice bob carol dave; do
+	admin device enroll $u --out "$work/enroll-$u" >/dev/null
+done
 "$BIN/fieldsyncd" --dir "$work/hq" --listen 127.0.0.1:0 >"$work/srv.out" 2>"$work/srv.log" &
 srv_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/srv.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^listening on //p' "$work/srv.out")
 echo "fieldsyncd listening on $addr (TLS, mutual certificates)"
-alice init --server "$addr" --enroll "$work/enroll-alice"
-bob init --server "$addr" --enroll "$work/enroll-bob"
+for u in alice bob carol dave; do $u init --server "$addr" --enroll "$work/enroll-$u"; done
 
-say "2. Alice's offline day"
-alice product add --sku VALVE-50 --name "Ball valve DN50" --unit pcs --list_price 86.50 --tax_rate 13 >/dev/null
-alice product add --sku PIPE-6M --name "Steel pipe 6 m" --unit pcs --list_price 240 --tax_rate 13 >/dev/null
-cust=$(alice customer add --name "Hangzhou Pump Works" --code HZPW --city Hangzhou \
+say "2. The office opens an account (level and credit limit are the office's to set)"
+carol product add --sku VALVE-50 --name "Ball valve DN50" --unit pcs --list_price 86.50 --tax_rate 13 >/dev/null
+carol product add --sku PIPE-6M --name "Steel pipe 6 m" --unit pcs --list_price 240 --tax_rate 13 >/dev/null
+cust=$(carol customer add --name "Hangzhou Pump Works" --code HZPW --city Hangzhou \
 	--phone "+86 571 5550 1234" --level A --status active --credit_limit 20000 --region east)
+carol sync
+alice sync
+
+say "3. Alice's offline day"
 contact=$(alice contact add --customer "$cust" --name "Li Wei" --title "Purchasing manager" \
 	--mobile "+86 139 0000 1111" --birthday 1980-03-14)
 alice visit log --customer "$cust" --contact "$contact" --purpose "Quarterly review" \
@@ -53,30 +66,30 @@ alice status
 echo "Pending change log (what the next sync pushes):"
 alice changes | cut -c1-150
 
-say "3. Sync: Alice pushes her day, Bob's new laptop bootstraps"
+say "4. Sync: Alice pushes her day, Bob's new laptop bootstraps"
 alice sync
 bob sync
 
-say "4. Both edit the same customer offline"
+say "5. Both edit the same customer offline"
 alice customer edit "$cust" --phone "+86 571 5550 9999"
 bob customer edit "$cust" --phone "+86 571 5550 7777" --email buyer@hzpw.cn
 
-say "5. Sync in any order: everyone converges"
+say "6. Sync in any order: everyone converges"
 alice sync
 bob sync
 alice sync
-run "$BIN/fieldsync-admin" --dir "$work/hq" dump >"$work/hq.dump"
+run "$BIN/fieldsync-admin" --dir "$work/hq" dump --user alice >"$work/hq.dump"
 alice dump >"$work/alice.dump"
 bob dump >"$work/bob.dump"
 if cmp -s "$work/hq.dump" "$work/alice.dump" && cmp -s "$work/hq.dump" "$work/bob.dump"; then
-	echo "server, Alice and Bob hold byte-identical data ($(wc -l <"$work/hq.dump") records)"
+	echo "server (as the east region sees it), Alice and Bob hold byte-identical data ($(wc -l <"$work/hq.dump") records)"
 else
 	echo "DIVERGED" >&2
 	exit 1
 fi
 alice customer show "$cust"
 
-say "6. The losing phone number is kept, not dropped"
+say "7. The losing phone number is kept, not dropped"
 alice conflicts
 echo "Alice keeps her number; the resolution syncs like any edit:"
 id=$("$BIN/fieldsync" --db "$work/alice.db" conflicts --json | sed -n 's/^\[*{"id":\([0-9]*\).*/\1/p' | head -1)
@@ -85,3 +98,14 @@ alice sync
 bob sync
 bob customer show "$cust" | grep -E '^(phone|email)'
 bob conflicts
+
+say "8. Territories: Dave (west) holds the catalogue, not the east's customers"
+dave sync
+dave customer list
+echo "(no customers: Dave's region has none)"
+dave product list
+echo "Alice tries to raise the credit limit herself:"
+alice customer edit "$cust" --credit_limit 90000
+alice sync || echo "(sync exit $?: a change was refused)"
+alice rejections
+alice customer show "$cust" | grep -E '^credit_limit'
