@@ -371,12 +371,28 @@ static int evict(fs_replica *r, const fs_table *t, const char *rid)
 		const fs_table *u = &r->schema.tables[i];
 		sqlite3_stmt *st = NULL;
 
+		/* Its conflicts first (they go where the record goes), then it. */
 		fs_buf_clear(&sql);
-		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE ", u->name);
+		fs_buf_printf(&sql, "DELETE FROM fs_conflict WHERE tbl = '%s' AND "
+		              "rid IN (SELECT id FROM \"%s\" WHERE ", u->name, u->name);
 		if (!fs_schema__hangs_sql(&sql, u, t, "id = ?1"))
 			continue;
+		fs_buf_puts(&sql, ")");
 		if (sql.failed) {
 			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+			break;
+		}
+		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
+			break;
+		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+		rc = fs_replica__step_done(r, st, "dropping a record out of scope");
+		fs_replica__finish(r, st);
+		st = NULL;
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE ", u->name);
+		fs_schema__hangs_sql(&sql, u, t, "id = ?1");
+		if (rc < 0 || sql.failed) {
+			rc = rc < 0 ? rc : fs_err__set(&r->err, FS_ERROR, "out of memory");
 			break;
 		}
 		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)

@@ -169,17 +169,26 @@ int fs_policy__record_dept(fs_replica *r, const fs_table *t, const char *rid,
 }
 
 int fs_policy__link_dept(fs_replica *r, const fs_table *t, const char *link,
-                         char **dept)
+                         char **dept, char **root)
 {
 	char *l = NULL;
 
 	*dept = NULL;
+	if (root)
+		*root = NULL;
 	if (!t->scope_col)
 		return (*dept = strdup("")) ? 0
 		       : fs_err__set(&r->err, FS_ERROR, "out of memory");
 	if (link && !(l = strdup(link)))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	return climb(r, t, l, dept, NULL) < 0 ? r->err.code : 0;
+	if (climb(r, t, l, dept, root) < 0) {
+		if (root) {
+			free(*root);
+			*root = NULL;
+		}
+		return r->err.code;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ JSON text */

@@ -30,9 +30,9 @@ int fs_policy__record_dept(fs_replica *r, const fs_table *t, const char *rid,
                            char **dept, char **root);
 
 /* Where a record of t would belong whose link field (t->scope_col) held
-** link (text; NULL for none): *dept as above. */
+** link (text; NULL for none): *dept and *root (if not NULL) as above. */
 int fs_policy__link_dept(fs_replica *r, const fs_table *t, const char *link,
-                         char **dept);
+                         char **dept, char **root);
 
 /* The text of member key of JSON object json (numbers as written): 1 and
 ** *out malloc'd, 0 when absent or null, <0 on malformed JSON or memory. */

@@ -51,6 +51,9 @@ typedef struct push_ctx {
 	fs_replica *r;
 	const fs_peer *p;
 	fs_buf *corr;        /* correction entries */
+	fs_buf *evict;       /* 'X' corrections, sent after the others: a
+	                     ** refused relink must be undone before the
+	                     ** record it pointed at is dropped */
 	uint64_t ncorr;
 	fs_buf *rej;         /* (index, reason) pairs */
 	uint64_t nrej;
@@ -383,7 +386,7 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 }
 
 /* Tells the client to drop a record (and what hangs off it) it may not
-** hold: a creation refused as outside its scope.  Clients of schema 3 do
+** hold: a creation refused, or a record outside its scope.  Clients of schema 3 do
 ** not know the 'X' entry; they keep the record. */
 static int evict(push_ctx *x, const fs_table *t, const char *rid)
 {
@@ -396,9 +399,48 @@ static int evict(push_ctx *x, const fs_table *t, const char *rid)
 	en.tbl = t->name;
 	en.rid = rid;
 	en.device = "";
-	fs_wr__entry(x->corr, &en);
+	fs_wr__entry(x->evict, &en);
 	x->ncorr++;
 	return 0;
+}
+
+/* The conflicts of a moved customer's records go with them: the new
+** department's replicas receive them (expand_move), the old one's drop
+** them with the records. */
+static int conflicts_move(fs_replica *r, const char *customer,
+                          const char *dept)
+{
+	const fs_table *root = fs_schema__scope_root(&r->schema);
+	fs_buf sql = FS_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	size_t ti;
+	int rc = 0;
+
+	for (ti = 0; root && ti < r->schema.ntables && rc == 0; ti++) {
+		const fs_table *t = &r->schema.tables[ti];
+
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "UPDATE fs_conflict SET scope = ?2 WHERE "
+		              "tbl = '%s' AND rid IN (SELECT id FROM \"%s\" WHERE ",
+		              t->name, t->name);
+		if (!fs_schema__hangs_sql(&sql, t, root, "id = ?1"))
+			continue;
+		fs_buf_puts(&sql, ")");
+		if (sql.failed) {
+			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+			break;
+		}
+		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
+			break;
+		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+		if (dept)
+			sqlite3_bind_text(st, 2, dept, -1, SQLITE_STATIC);
+		rc = fs_replica__step_done(r, st, "moving conflicts");
+		fs_replica__finish(r, st);
+		st = NULL;
+	}
+	fs_buf_free(&sql);
+	return rc;
 }
 
 /* A customer changed department (its update logged at seq): replicas of
@@ -430,7 +472,9 @@ static int log_move(push_ctx *x, const char *rid, int64_t seq, int64_t hlc)
 		sqlite3_bind_text(st, 4, x->dept, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "recording a move");
 	fs_replica__finish(r, st);
-	return rc;
+	if (rc < 0)
+		return rc;
+	return conflicts_move(r, rid, x->dept);
 }
 
 static int same_dept(const char *a, const char *b)
@@ -553,7 +597,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			fs_err__clear(&r->err);
 			return 0;
 		}
-		rc = fs_policy__link_dept(r, t, link, &dept);
+		rc = fs_policy__link_dept(r, t, link, &dept, &root);
 		free(link);
 		link = NULL;
 		if (rc < 0)
@@ -569,8 +613,9 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	}
 	if ((rc = in = fs_policy__in_scope(r, x->p->all, dept)) < 0)
 		goto done;
-	if (!in && found && root && en->op != 'I' &&
-	    (rc = in = moved_away(x, root, (int64_t)en->seq)) < 0)
+	/* A customer that left the scope after the device's base: what the
+	** device wrote to it (or under it) before it knew is still taken. */
+	if (!in && root && (rc = in = moved_away(x, root, (int64_t)en->seq)) < 0)
 		goto done;
 	if (!in) {
 		why = "is outside your scope";
@@ -584,7 +629,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			rc = 0;
 			goto done;
 		}
-		if ((rc = fs_policy__link_dept(r, t, link, &to)) < 0)
+		if ((rc = fs_policy__link_dept(r, t, link, &to, NULL)) < 0)
 			goto done;
 		if (!same_dept(dept, to)) {
 			if (t->scope_parent) {
@@ -945,16 +990,17 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
                    fs_rd *rd, uint64_t count, fs_buf *ack)
 {
-	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT;
+	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	push_ctx x;
 	uint64_t i;
-	int rc;
+	int rc, oom;
 
 	memset(&x, 0, sizeof(x));
 	x.r = r;
 	x.p = p;
 	x.corr = &corr;
+	x.evict = &ev;
 	x.rej = &rej;
 	fs_replica__now(x.now);
 	if ((rc = fs_policy__rules_load(&x.rules, r)) < 0)
@@ -1030,12 +1076,16 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	fs_wr__uv(ack, x.ncorr);
 	if (corr.len)
 		fs_buf_put(ack, corr.ptr, corr.len);
+	if (ev.len)
+		fs_buf_put(ack, ev.ptr, ev.len);
+	oom = ack->failed || corr.failed || ev.failed || rej.failed;
 	fs_buf_free(&corr);
+	fs_buf_free(&ev);
 	fs_buf_free(&rej);
 	fs_policy__rules_free(x.rules);
 	free(x.dept);
 	free(x.move_from);
-	if (ack->failed)
+	if (oom)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory building an ack");
 	return 0;
 fail:
@@ -1045,6 +1095,7 @@ fail:
 		r->err = keep;
 	}
 	fs_buf_free(&corr);
+	fs_buf_free(&ev);
 	fs_buf_free(&rej);
 	fs_policy__rules_free(x.rules);
 	free(x.dept);
@@ -1151,6 +1202,42 @@ static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
 			en.tbl = t->name;
 			en.rid = (const char *)sqlite3_column_text(st, 0);
 			en.val = (const char *)sqlite3_column_text(st, 1);
+			en.device = "";
+			en.author = "";
+			fs_wr__entry(entries, &en);
+			(*n)++;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc != SQLITE_DONE)
+			break;
+		/* Then the conflicts of those records. */
+		fs_buf_clear(&sql);
+		fs_buf_printf(&sql, "SELECT id, json_object(" CONFLICT_FIELDS ", "
+		              "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
+		              "'resolution', resolution), max(winner_hlc, loser_hlc) "
+		              "FROM fs_conflict WHERE tbl = '%s' AND rid IN (SELECT id "
+		              "FROM \"%s\" WHERE ", t->name, t->name);
+		fs_schema__hangs_sql(&sql, t, root, "id = ?1");
+		fs_buf_puts(&sql, ") ORDER BY id");
+		if (sql.failed) {
+			fs_buf_free(&sql);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+		if (fs_replica__prepare(&st, r, sql.ptr) < 0) {
+			fs_buf_free(&sql);
+			return r->err.code;
+		}
+		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fs_entry en;
+			memset(&en, 0, sizeof(en));
+			en.op = 'C';
+			en.seq = seq;
+			en.tbl = "fs_conflict";
+			en.rid = (const char *)sqlite3_column_text(st, 0);
+			en.val = (const char *)sqlite3_column_text(st, 1);
+			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
 			en.device = "";
 			en.author = "";
 			fs_wr__entry(entries, &en);

@@ -11,8 +11,12 @@ Each scenario (random.Random(seed)):
     init`, users, enrolments), fieldsyncd on 127.0.0.1:0, and a loopback
     proxy every client talks through (so connections can be cut and the
     server restarted behind it);
-  - 2..8 replicas doing random offline work on random records: creating
-    customers and contacts, editing random fields, deleting;
+  - 2..8 replicas of users with different scopes (reps of the north or
+    the south region, a manager of both, office users of the whole
+    company) doing random offline work on random records: creating
+    customers and contacts, editing random fields, deleting, moving a
+    customer to the other region (users who see both), and now and then a
+    rep creating a customer outside their region (which must be refused);
   - syncs in random order, and faults: a connection cut after a random
     number of bytes either way, a sync delivered 1..64 bytes at a time
     (short reads and writes), kill -9 of a client in the middle of its
@@ -22,8 +26,11 @@ At the end the faults stop, every replica syncs until quiet, and:
   1. every change a client saw acknowledged (its sync exited 0 after the
      change was made) is on the server: in the merged log (fs_log) or kept
      as a conflict loser -- never silently dropped;
-  2. every replica's `dump` equals `fieldsync-admin dump`, byte for byte;
-  3. every replica lists the server's conflicts, each exactly once;
+  2. every replica's `dump` equals `fieldsync-admin dump --user` for its
+     user (the server's view of that user's scope), byte for byte;
+  3. every replica lists the server's conflicts in its scope, each exactly
+     once; every refused change is listed in its `rejections` and is not
+     on the server;
   4. no process died except by our kill -9; no sanitizer report anywhere.
 A failing scenario prints its seed and the command that replays it.
 """
@@ -45,6 +52,13 @@ import e2eutil  # noqa: E402
 from e2eutil import ADMIN, FS, run, sanitizer_report  # noqa: E402
 
 USERS = ["u%d" % i for i in range(8)]
+# (role, --region) of each user; a scenario of N replicas uses the first N,
+# so even two replicas see different regions.
+SCOPES = [("rep", "north"), ("rep", "south"), ("office", "*"), ("rep", "north"),
+          ("manager", "hq"), ("rep", "south"), ("rep", "north"), ("rep", "*")]
+# The regions a --region value lets a user create customers in.
+REGIONS = {"north": ["north"], "south": ["south"], "hq": ["north", "south"],
+           "*": ["north", "south"]}
 FIELDS = {"customer": ["city", "phone", "notes", "email", "postcode", "industry"],
           "contact": ["title", "phone", "notes", "department"]}
 
@@ -59,8 +73,14 @@ def make_template(root):
     rc, out, err = run([ADMIN, "--dir", srv, "init"])
     if rc:
         raise Failure("admin init failed: %s" % err)
-    for u in USERS:
-        for args in (["user", "add", u, "--role", "rep", "--region", "*"],
+    for args in (["dept", "add", "hq", "--name", "Head office"],
+                 ["dept", "add", "north", "--name", "North", "--parent", "hq"],
+                 ["dept", "add", "south", "--name", "South", "--parent", "hq"]):
+        rc, out, err = run([ADMIN, "--dir", srv] + args)
+        if rc:
+            raise Failure("admin %s failed: %s" % (" ".join(args), err))
+    for u, (role, region) in zip(USERS, SCOPES):
+        for args in (["user", "add", u, "--role", role, "--region", region],
                      ["device", "enroll", u, "--out", os.path.join(root, "enrol-" + u)]):
             rc, out, err = run([ADMIN, "--dir", srv] + args)
             if rc:
@@ -72,6 +92,9 @@ class Replica:
     def __init__(self, sc, idx):
         self.sc = sc
         self.user = USERS[idx]
+        self.role, self.scope = SCOPES[idx]
+        self.regions = REGIONS[self.scope]
+        self.refused = []     # customers it created outside its scope
         self.db = os.path.join(sc.dir, "r%d.db" % idx)
         self.enrol = os.path.join(sc.root, "enrol-" + self.user)
         self.records = {"customer": [], "contact": []}   # ids it knows
@@ -260,10 +283,31 @@ class Scenario:
         op = rnd.random()
         if op < 0.35 or not known:
             name = "n%d-%d" % (self.seed, rnd.randrange(10 ** 9))
-            out = r.must("customer", "add", "--name", name, "--city", "c0").strip()
+            region = rnd.choice(r.regions)
+            outside = len(r.regions) == 1 and rnd.random() < 0.08
+            if outside:                  # the server must refuse it
+                region = "south" if region == "north" else "north"
+            out = r.must("customer", "add", "--name", name, "--city", "c0",
+                         "--region", region).strip()
+            if outside:
+                r.refused.append(out)
+                self.faults["scope_refused"] = self.faults.get("scope_refused", 0) + 1
+                self.say("%s creates customer %s in %s, outside its scope"
+                         % (r.user, out[-6:], region))
+                return
             r.records["customer"].append(out)
             r.unacked.append(("customer", out, "name", name))
-            self.say("%s creates customer %s" % (r.user, out[-6:]))
+            self.say("%s creates customer %s in %s" % (r.user, out[-6:], region))
+        elif op < 0.40 and len(r.regions) > 1 and r.records["customer"]:
+            rid = rnd.choice(r.records["customer"])
+            region = rnd.choice(r.regions)
+            rc, out, err = r.cli("customer", "edit", rid, "--region", region)
+            if rc == 0:
+                r.unacked.append(("customer", rid, "region", region))
+                self.faults["scope_move"] = self.faults.get("scope_move", 0) + 1
+                self.say("%s moves customer %s to %s" % (r.user, rid[-6:], region))
+            elif "no customer with id" not in err:
+                raise Failure("move on %s exited %d: %s" % (r.user, rc, err.strip()))
         elif op < 0.45:
             custs = r.records["customer"]
             if not custs:
@@ -319,14 +363,27 @@ class Scenario:
         for r in reps:                       # quiet: nothing left to push
             if json.loads(r.must("status", "--json"))["pending_changes"] != 0:
                 raise Failure("%s still has pending changes" % r.user)
-        rc, want, err = run([ADMIN, "--dir", self.srvdir, "dump"])
-        if rc:
-            raise Failure("admin dump failed: %s" % err)
         for r in reps:
+            rc, want, err = run([ADMIN, "--dir", self.srvdir, "dump", "--user", r.user])
+            if rc:
+                raise Failure("admin dump --user %s failed: %s" % (r.user, err))
             got = r.must("dump")
             if got != want:
-                raise Failure("%s's dump differs from the server's:\n%s"
+                raise Failure("%s's dump differs from the server's view of its "
+                              "scope:\n%s"
                               % (r.user, e2eutil._diff(want, got, "server", r.user)))
+        # refused changes: listed as rejections, not on the server
+        for r in reps:
+            if not r.refused:
+                continue
+            listed = {j["record"] for j in json.loads(r.must("rejections", "--json"))}
+            for rid in r.refused:
+                if rid not in listed:
+                    raise Failure("%s's customer %s, outside its scope, is not "
+                                  "listed as a rejection" % (r.user, rid))
+                if self.server.sql("SELECT 1 FROM customer WHERE id = ?", (rid,)):
+                    raise Failure("%s's customer %s, outside its scope, reached "
+                                  "the server" % (r.user, rid))
         # 1. acknowledged changes are on the server
         for r in reps:
             for (t, rid, f, v) in r.acked:
@@ -342,23 +399,28 @@ class Scenario:
                 if not hit:
                     raise Failure("%s's acknowledged change %s %s.%s = %r is not "
                                   "on the server" % (r.user, t, rid, f, v))
-        # 3. conflicts: the same list everywhere, each once
-        srv = self.server.sql("SELECT count(*) FROM fs_conflict")[0][0]
-        ref = None
+        # 3. conflicts: the server's in each scope, the same list for the
+        # same scope, each once
+        ref = {}
         for r in reps:
+            regions = REGIONS[r.scope]
+            srv = self.server.sql(
+                "SELECT count(*) FROM fs_conflict WHERE scope IN (%s)"
+                % ",".join("?" * len(regions)), tuple(regions))[0][0]
             confs = json.loads(r.must("conflicts", "--all", "--json"))
             keys = [(c["table"], c["record"], c["field"], c["loser_hlc"],
                      c["loser_device"]) for c in confs]
             if len(set(keys)) != len(keys):
                 raise Failure("%s lists a conflict twice" % r.user)
             if len(confs) != srv:
-                raise Failure("%s lists %d conflicts, the server holds %d"
-                              % (r.user, len(confs), srv))
-            if ref is None:
-                ref = confs
-            elif confs != ref:
+                raise Failure("%s lists %d conflicts, the server holds %d in its "
+                              "scope" % (r.user, len(confs), srv))
+            key = tuple(regions)
+            if key not in ref:
+                ref[key] = (r.user, confs)
+            elif confs != ref[key][1]:
                 raise Failure("%s's conflict list differs from %s's"
-                              % (r.user, reps[0].user))
+                              % (r.user, ref[key][0]))
 
 
 def one(seed, root, template, nclients, verbose, keep):

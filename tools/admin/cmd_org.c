@@ -346,6 +346,14 @@ static int dept_write(fs_replica *r, int add, int argc, char **argv)
 		            ? "a department code is 1 to 64 letters, digits, '-', "
 		              "'_' or '.'" : m, "");
 	}
+	if (!add && parent) {
+		/* The tree changed: scopes below it did too.  Every scoped
+		** user's devices fetch a new snapshot at their next sync. */
+		if (fs_replica__exec(r, "UPDATE fs_device SET rescope = 1 WHERE user "
+		        "IN (SELECT user FROM fs_user_scope WHERE dept <> '*')",
+		        "flagging devices for a new scope") < 0)
+			return fail("%s%s", fs_replica_errmsg(r), "");
+	}
 	printf("department %s %s\n", code, add ? "added" : "changed");
 	return 0;
 }
