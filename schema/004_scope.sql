@@ -55,6 +55,9 @@ INSERT INTO fs_user_scope(user, dept)
 -- A device whose user's scope changed (fieldsync-admin user set --region)
 -- is told at its next pull to drop its records and take a new snapshot.
 ALTER TABLE fs_device ADD COLUMN rescope INTEGER NOT NULL DEFAULT 0;
+-- The log position a device had pulled at its last connection (HELLO):
+-- compaction never purges what an active device has not pulled.
+ALTER TABLE fs_device ADD COLUMN cursor INTEGER NOT NULL DEFAULT 0;
 
 -- The department a logged change belongs to, written with it: a scoped
 -- pull reads only its departments' entries through the index.  '' marks

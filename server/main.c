@@ -32,6 +32,7 @@
 #include "../client/replica_int.h"
 #include "ledger.h"
 #include "pki.h"
+#include "conf.h"
 #include "store.h"
 #include "tls.h"
 #include "wire.h"
@@ -147,7 +148,7 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 	fs_stream s = { tls_read, tls_write, t, 0, 0 };
 	fs_buf in = FS_BUF_INIT, out = FS_BUF_INIT;
 	int type, rc, hello = 0;
-	uint64_t pushed = 0, pulled = 0;
+	uint64_t pushed = 0, pulled = 0, hello_cursor = 0, acked = 0;
 	fs_err e;
 
 	fs_buf_init(&in, FS_FRAME_RAW_MAX + 1);
@@ -209,6 +210,12 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			}
 			hello = 1;
 			peer->schema = (int)schema;
+			pthread_mutex_lock(&c->srv->write_lock);
+			rc = fs_store__seen(r, peer, cursor);
+			pthread_mutex_unlock(&c->srv->write_lock);
+			hello_cursor = acked = cursor;
+			if (rc < 0)
+				logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
 			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
 			      client ? client : "?", peer->device, peer->user,
 			      (unsigned long long)cursor);
@@ -266,6 +273,10 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				send_error(&s, rc, e.msg);
 				break;
 			}
+			/* A log pull acknowledges what the client has applied
+			** (it commits each frame before asking for the next). */
+			if (!snap && cursor > acked)
+				acked = cursor;
 			if (snap)
 				rc = fs_store__snapshot(r, peer, stbl, srid, snap_seq, max,
 				                        &out);
@@ -292,6 +303,12 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 		logf_(c->id, "closing: unexpected message type %d", type);
 		send_error(&s, FS_EINVALID, "unexpected message");
 		break;
+	}
+	if (acked > hello_cursor) {
+		pthread_mutex_lock(&c->srv->write_lock);
+		if (fs_store__seen(r, peer, acked) < 0)
+			logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
+		pthread_mutex_unlock(&c->srv->write_lock);
 	}
 	logf_(c->id, "done: %llu entries pushed, %llu pulls, %llu bytes in, "
 	      "%llu bytes out", (unsigned long long)pushed,
@@ -351,30 +368,6 @@ done:
 	pthread_mutex_unlock(&srv->count_lock);
 	free(c);
 	return NULL;
-}
-
-static int read_conf(char *listen, size_t size, const char *dir)
-{
-	char path[1100], line[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/fieldsync.conf", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *k = line, *v = strchr(line, '=');
-		if (*k == '#' || !v)
-			continue;
-		*v++ = '\0';
-		k[strcspn(k, " \t")] = '\0';
-		v += strspn(v, " \t");
-		v[strcspn(v, " \t\r\n")] = '\0';
-		if (!strcmp(k, "listen"))
-			snprintf(listen, size, "%s", v);
-	}
-	fclose(f);
-	return 0;
 }
 
 static void ledger_log(void *payload, const char *msg)
@@ -553,7 +546,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(srv.dir, sizeof(srv.dir), "%s", dir);
 	snprintf(srv.db_path, sizeof(srv.db_path), "%s/server.db", dir);
-	read_conf(listen, sizeof(listen), dir);
+	fs_conf__get(dir, "listen", listen, sizeof(listen));
 	if (listen_arg)
 		snprintf(listen, sizeof(listen), "%s", listen_arg);
 	{

@@ -1260,13 +1260,28 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 	sqlite3_stmt *st = NULL;
 	fs_buf entries = FS_BUF_INIT;
 	uint64_t n = 0, last = cursor, rows = 0;
+	int64_t below = 0;
 	int rc, more = 0;
 
 	if (max == 0 || max > 10000)
 		max = 10000;
-	if (p->rescope && p->schema >= 4) {
-		/* The user's scope changed: "drop what you hold and bootstrap
-		** again" (snapshot flag 2, docs/protocol.md). */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT coalesce((SELECT v FROM fs_meta WHERE "
+	        "k = 'compacted_below'), 0)") < 0)
+		return r->err.code;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		below = sqlite3_column_int64(st, 0);
+	fs_replica__finish(r, st);
+	st = NULL;
+	if ((int64_t)cursor + 1 < below && p->schema < 4)
+		return fs_err__set(&r->err, FS_EVERSION, "the changes after %llu "
+		                   "were compacted away: update the app, or "
+		                   "initialise this replica again",
+		                   (unsigned long long)cursor);
+	if ((p->rescope || (int64_t)cursor + 1 < below) && p->schema >= 4) {
+		/* The user's scope changed, or the log no longer holds what
+		** follows the cursor (compacted): "drop what you hold and
+		** bootstrap again" (snapshot flag 2, docs/protocol.md). */
 		fs_buf_clear(out);
 		fs_wr__uv(out, cursor);
 		fs_wr__uv(out, 0);
@@ -1546,6 +1561,24 @@ fail:
 	fs_buf_free(&entries);
 	fs_buf_free(&sql);
 	return r->err.code ? r->err.code : FS_ERROR;
+}
+
+int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor)
+{
+	sqlite3_stmt *st = NULL;
+	char now[24];
+	int rc;
+
+	fs_replica__now(now);
+	if (fs_replica__prepare(&st, r,
+	        "UPDATE fs_device SET last_seen = ?, cursor = ? WHERE id = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)cursor);
+	sqlite3_bind_text(st, 3, p->device, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a device's visit");
+	fs_replica__finish(r, st);
+	return rc;
 }
 
 uint64_t fs_store__max_hlc(fs_replica *r)

@@ -48,6 +48,11 @@ int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
                        const char *rid, uint64_t snap_seq, uint64_t max,
                        fs_buf *out);
 
+/* Records a device's visit: when, and the log position it has pulled
+** (HELLO's cursor; compaction waits for it).  The caller holds the write
+** lock. */
+int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor);
+
 /* The greatest HLC the server has seen (for WELCOME). */
 uint64_t fs_store__max_hlc(fs_replica *r);
 

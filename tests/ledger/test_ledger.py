@@ -110,6 +110,113 @@ class LedgerTest(e2eutil.E2ECase):
 
     # ------------------------------------------------------------ tests
 
+    # ------------------------------------------------------ compaction
+
+    def log_rows(self):
+        return self.server_sql("SELECT count(*) FROM fs_log")[0][0]
+
+    def server_sql(self, q, params=()):
+        return e2eutil.Server(self.srvdir, os.devnull).sql(q, params)
+
+    def test_compaction_purges_what_the_ledger_holds(self):
+        alice, bob = self.make_reps(["alice", "bob"])
+        ids = [alice.add("customer", name="Firm %d" % i, city="c0")
+               for i in range(10)]
+        alice.sync()
+        for v in range(1, 4):        # a batch (a ledger commit) per round
+            for cid in ids:
+                alice.edit("customer", cid, city="c%d" % v)
+            alice.sync()
+        for cid in ids[:3]:
+            alice.ok("customer", "delete", cid)
+        alice.edit("customer", ids[9], city="last")   # the entry that stays
+        alice.sync()
+        bob.sync()
+        alice.sync()                 # both devices have pulled everything
+        self.stop()                  # the ledger has written everything
+        before = self.server_dump()
+        end = self.server_log_end()
+        self.assertGreater(self.log_rows(), 40)
+
+        out = self.admin("compact", "--older-than", "0", "--dry-run")
+        self.assertIn("would purge", out)
+        self.assertEqual(self.log_rows(), end, "a dry run changed the log")
+        out = self.admin("compact", "--older-than", "0")
+        self.assertIn("purged: log entries below seq %d" % end, out)
+        # The last entry stays (positions are never reused); tombstones go.
+        self.assertEqual(self.server_sql("SELECT seq FROM fs_log"), [(end,)])
+        self.assertEqual(self.server_sql(
+            "SELECT count(*) FROM fs_clock WHERE col = '*'"), [(0,)])
+        for cid in ids[:3]:
+            self.assertEqual(self.server_sql(
+                "SELECT count(*) FROM fs_clock WHERE rid = ?", (cid,)), [(0,)])
+        self.assertEqual(self.server_dump(), before, "compaction changed data")
+        self.verify_clean()
+        hist = json.loads(self.admin("history", "customer", ids[5], "--json"))
+        self.assertEqual([v["action"] for v in hist],
+                         ["updated"] * 3 + ["created"], hist)
+
+        self.restart()
+        alice.edit("customer", ids[4], city="after")
+        alice.sync()
+        self.assertGreater(self.server_log_end(), end)
+        bob.sync()
+        carol = self.new_client("C", "carol")
+        carol.sync()                 # a new device bootstraps as before
+        self.assertConverged([alice, bob, carol])
+
+    def test_compaction_waits_for_active_devices_unless_forced(self):
+        alice, bob = self.make_reps(["alice", "bob"])
+        cid = alice.add("customer", name="Firm", city="c0")
+        alice.sync()
+        bob.sync()                   # bob has pulled the creation
+        for v in range(1, 6):
+            alice.edit("customer", cid, city="c%d" % v)
+            alice.sync()
+        self.stop()
+        out = self.admin("compact", "--older-than", "0")
+        self.assertIn("(%s) has pulled up to" % "bob", out)
+        held = self.log_rows()
+        self.assertGreaterEqual(held, 5, "bob's unpulled entries were purged")
+        self.restart()
+        rep = bob.sync()             # the log still serves him
+        self.assertFalse(rep["snapshot"], rep)
+        self.assertConverged([alice, bob])
+
+        # bob goes quiet with an unsynced edit; the admin forces compaction
+        other = alice.add("customer", name="Other", city="x")
+        alice.sync()
+        bob.edit("customer", cid, phone="+47 555")
+        alice.ok("customer", "delete", other)
+        alice.edit("customer", cid, city="final")
+        alice.sync()
+        self.stop()
+        out = self.admin("compact", "--older-than", "0", "--force")
+        self.assertEqual(self.log_rows(), 1, out)
+        self.restart()
+        rep = bob.sync()             # cursor below the horizon: bootstrap
+        self.assertTrue(rep["snapshot"], rep)
+        got = {r["id"]: r for r in bob.records("customer")}
+        self.assertNotIn(other, got, "a record deleted meanwhile came back")
+        self.assertEqual(got[cid]["city"], "final")
+        self.assertEqual(got[cid]["phone"], "+47 555", "bob's edit was lost")
+        alice.sync()
+        self.assertConverged([alice, bob])
+
+    def test_compaction_refuses_without_a_ledger(self):
+        alice, = self.make_reps(["alice"])
+        alice.add("customer", name="Firm")
+        alice.sync()
+        self.stop()
+        shutil.rmtree(self.ledger)
+        rows = self.log_rows()
+        rc, out, err = self.admin_rc("compact", "--older-than", "0")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("no ledger", err)
+        self.assertEqual(self.log_rows(), rows)
+        rc, out, err = self.admin_rc("compact", "--older-than", "x")
+        self.assertEqual(rc, 2, out + err)
+
     def test_history_shows_every_version_with_its_author(self):
         # Managers: a credit limit is theirs to set (schema/004_scope.sql).
         alice, bob = self.make_reps(["alice", "bob"], role="manager")

@@ -80,6 +80,12 @@ static const char usage_text[] =
 "        (UTC): the ledger as it was then\n"
 "  ledger init                 start a ledger for a server directory that has\n"
 "                              none (its first commit is the current state)\n"
+"  compact [--older-than DAYS] [--active-days DAYS] [--force] [--dry-run]\n"
+"        purge from the database the history the ledger holds: log entries\n"
+"        older than DAYS (30) that every device seen within --active-days\n"
+"        (90) has pulled, and deleted records' clocks; defaults from\n"
+"        fieldsync.conf compact_older_than_days / compact_active_days.\n"
+"        --force: do not wait for devices (they bootstrap again)\n"
 "\n"
 "DIR may also come from the environment variable FIELDSYNC_DIR.\n"
 "Exit codes: 0 ok, 1 error, 2 usage.\n";
@@ -186,7 +192,12 @@ int admin_init_dir(const char *dir, int argc, char **argv, int ledger)
 		goto done;
 	snprintf(conf, sizeof(conf),
 	         "# Fieldsync server settings (fieldsyncd --dir reads this).\n"
-	         "listen = %s\n", listen ? listen : "127.0.0.1:7443");
+	         "listen = %s\n"
+	         "# fieldsync-admin compact: purge log entries older than this\n"
+	         "# many days, once every device seen within compact_active_days\n"
+	         "# has pulled them (docs/ledger.md, Compaction).\n"
+	         "compact_older_than_days = 30\n"
+	         "compact_active_days = 90\n", listen ? listen : "127.0.0.1:7443");
 	if (write_pem(dir, "fieldsync.conf", conf, 0644))
 		goto done;
 	if (open_db(&r, dir, 1))
@@ -446,6 +457,8 @@ int main(int argc, char **argv)
 		rc = admin_cmd_dept(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "report"))
 		rc = admin_cmd_report(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "compact"))
+		rc = admin_cmd_compact(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "device"))
 		rc = cmd_device(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "dump"))
