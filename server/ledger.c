@@ -32,6 +32,7 @@
 #include "../client/replica_int.h"
 #include "ledger_pack.h"
 #include "hlc.h"
+#include "org.h"
 #include "value.h"
 
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)   /* capture waits above this */
@@ -401,7 +402,7 @@ static int build_item(item **out, fs_ledger *l, int64_t lo, int64_t max,
 	char **conf = NULL;
 	size_t nw = 0, capw = 0, nconf = 0, capconf = 0, i;
 	dump_ctx x;
-	int rc, error = -1, in_tx = 0;
+	int rc, error = -1, in_tx = 0, org = 0;
 
 	*out = NULL;
 	memset(&x, 0, sizeof(x));
@@ -424,7 +425,15 @@ static int build_item(item **out, fs_ledger *l, int64_t lo, int64_t max,
 		const char *rid = (const char *)sqlite3_column_text(st, 2);
 		char op = ((const char *)sqlite3_column_text(st, 3))[0];
 		uint64_t hlc = (uint64_t)sqlite3_column_int64(st, 4);
+		int is_org = !strcmp(tbl, FS_ORG_TABLE);
 
+		/* An organisation change is a commit of its own (its author is
+		** the admin, not the rep whose batch follows). */
+		if (it->n_rows && is_org != org) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		org = is_org;
 		if (!it->n_rows)
 			it->seq_lo = seq;
 		it->seq_hi = seq;
@@ -450,6 +459,8 @@ static int build_item(item **out, fs_ledger *l, int64_t lo, int64_t max,
 			nconf++;
 			continue;
 		}
+		if (is_org)
+			continue;   /* its files below */
 		op == 'I' ? it->n_ins++ : op == 'D' ? it->n_del++ : it->n_upd++;
 		{
 			const fs_table *t = fs_schema__table(&r->schema, tbl);
@@ -531,6 +542,19 @@ static int build_item(item **out, fs_ledger *l, int64_t lo, int64_t max,
 			if (item_add(it, path, NULL) < 0)
 				goto oom;
 		}
+	}
+	if (org || lo == 0) {
+		/* The organisation: when it changed, and in the first commit. */
+		char *depts = NULL, *users = NULL;
+		if (fs_org__json(&depts, &users, r) < 0)
+			goto done;
+		rc = item_add(it, FS_ORG_DEPTS, depts);
+		if (rc == 0)
+			rc = item_add(it, FS_ORG_USERS, users);
+		free(depts);
+		free(users);
+		if (rc < 0)
+			goto oom;
 	}
 	for (i = 0; i < nconf; i++) {
 		char path[200], *json = NULL;
@@ -1024,30 +1048,35 @@ void fs_ledger_capture(fs_ledger *l, const char *device, const char *user)
 
 	if (!l)
 		return;
-	pthread_mutex_lock(&l->lock);
-	while (l->running && !l->broken && l->qbytes > QUEUE_MAX_BYTES)
-		pthread_cond_wait(&l->room, &l->lock);
-	rc = l->broken || !l->running;
-	pthread_mutex_unlock(&l->lock);
-	if (rc)
-		return;   /* left to the next catch-up */
-	if ((rc = build_item(&it, l, l->captured, INT64_MAX, device, user)) < 0) {
-		logmsg(l, "capturing log rows after seq %lld: %s (left to the next "
-		       "catch-up)", (long long)l->captured, fs_replica_errmsg(l->r));
-		return;
+	for (;;) {     /* an organisation change cuts the rows in two items */
+		pthread_mutex_lock(&l->lock);
+		while (l->running && !l->broken && l->qbytes > QUEUE_MAX_BYTES)
+			pthread_cond_wait(&l->room, &l->lock);
+		rc = l->broken || !l->running;
+		pthread_mutex_unlock(&l->lock);
+		if (rc)
+			return;   /* left to the next catch-up */
+		if ((rc = build_item(&it, l, l->captured, INT64_MAX, device,
+		                     user)) < 0) {
+			logmsg(l, "capturing log rows after seq %lld: %s (left to the "
+			       "next catch-up)", (long long)l->captured,
+			       fs_replica_errmsg(l->r));
+			return;
+		}
+		if (!it)
+			return;
+		l->captured = it->seq_hi;
+		pthread_mutex_lock(&l->lock);
+		if (l->qt)
+			l->qt->next = it;
+		else
+			l->qh = it;
+		l->qt = it;
+		l->qbytes += it->bytes;
+		pthread_cond_signal(&l->work);
+		pthread_mutex_unlock(&l->lock);
+		it = NULL;
 	}
-	if (!it)
-		return;
-	l->captured = it->seq_hi;
-	pthread_mutex_lock(&l->lock);
-	if (l->qt)
-		l->qt->next = it;
-	else
-		l->qh = it;
-	l->qt = it;
-	l->qbytes += it->bytes;
-	pthread_cond_signal(&l->work);
-	pthread_mutex_unlock(&l->lock);
 }
 
 static void sleep_ms(int ms)

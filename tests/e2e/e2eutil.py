@@ -328,15 +328,16 @@ class Proxy:
                         info["cut"] = "%s after %d bytes" % (d, limit)
                         self._abort(c, u, st)
                         return
-                if self.chunky:
+                chunky = self.chunky      # the test may clear it meanwhile
+                if chunky:
                     # short reads and writes at both ends: tiny pieces,
                     # each its own TCP segment
                     i = 0
                     while i < len(data):
-                        k = self.chunky.randint(1, 64)
+                        k = chunky.randint(1, 64)
                         dst.sendall(data[i:i + k])
                         i += k
-                        if self.chunky.random() < 0.1:
+                        if chunky.random() < 0.1:
                             time.sleep(0.001)
                 else:
                     dst.sendall(data)

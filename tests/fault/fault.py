@@ -20,7 +20,8 @@ Each scenario (random.Random(seed)):
   - syncs in random order, and faults: a connection cut after a random
     number of bytes either way, a sync delivered 1..64 bytes at a time
     (short reads and writes), kill -9 of a client in the middle of its
-    sync, kill -9 of the server (restarted at once or at the next step),
+    sync, a client syncing onto a full disk (its files may grow only a
+    few kB), kill -9 of the server (restarted at once or at the next step),
     SIGTERM and restart of the server.
 At the end the faults stop, every replica syncs until quiet, and:
   1. every change a client saw acknowledged (its sync exited 0 after the
@@ -39,6 +40,7 @@ import concurrent.futures
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -135,6 +137,32 @@ class Replica:
         elif rc not in (1, 5):
             raise Failure("sync on %s exited %d: %s" % (self.user, rc, err.strip()))
         return rc
+
+    def sync_disk_full(self, room):
+        """A sync whose process may not write any file past `room` bytes
+        beyond the size of the replica's database file (RLIMIT_FSIZE,
+        SIGXFSZ ignored: EFBIG as on a full disk), the WAL included."""
+        cap = os.path.getsize(self.db) + room
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+        p = subprocess.run([FS, "--db", self.db, "sync"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=limit, timeout=120,
+                           env=e2eutil._env())
+        err = p.stderr.decode("utf-8", "replace")
+        self.sc.check_output(err, "sync on a full disk")
+        if p.returncode < 0:
+            raise Failure("a sync on a full disk died from signal %d: %s"
+                          % (-p.returncode, err[-500:]))
+        if p.returncode == 0:
+            self.acked += self.unacked
+            self.unacked = []
+        elif p.returncode not in (1, 5) or (p.returncode == 1 and
+                                          "disk" not in err.strip().splitlines()[-1]):
+            raise Failure("a sync on a full disk exited %d without saying so: %s"
+                          % (p.returncode, err.strip()[-400:]))
+        return p.returncode
 
     def sync_killed(self, delay):
         """Starts a sync and kill -9s it after delay seconds."""
@@ -249,6 +277,14 @@ class Scenario:
             r.sync()
             self.proxy.chunky = None
             self.faults["short_io"] = self.faults.get("short_io", 0) + 1
+        elif what < 0.865:
+            room = rnd.randint(0, 24000)
+            rc = r.sync_disk_full(room)
+            self.say("%s syncs with %d bytes of room on its disk (rc %d)"
+                     % (r.user, room, rc))
+            self.faults["disk_full"] = self.faults.get("disk_full", 0) + 1
+            if rc == 1:      # it ran out of room (and said so)
+                self.faults["disk_full_failed"] = self.faults.get("disk_full_failed", 0) + 1
         elif what < 0.88:
             delay = rnd.uniform(0.0, 0.15)
             self.say("%s syncs, kill -9 after %.3fs" % (r.user, delay))

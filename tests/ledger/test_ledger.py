@@ -110,6 +110,40 @@ class LedgerTest(e2eutil.E2ECase):
 
     # ------------------------------------------------------------ tests
 
+    def test_organisation_is_in_the_ledger_and_restored(self):
+        self.admin("dept", "add", "hq", "--name", "Head office")
+        self.admin("dept", "add", "north", "--name", "North", "--parent", "hq")
+        alice, = self.make_reps(["alice"], role="rep")
+        self.add_rep("nina", region="north")
+        self.add_rep("olga", region=None, role="office")
+        alice.add("customer", name="Firm", region="north")
+        alice.sync()                 # the first commit holds the organisation
+        self.admin("user", "set", "nina", "--region", "north,hq")
+        alice.add("customer", name="Firm 2")
+        alice.sync()                 # the next push carries the change
+        self.stop()
+        users = json.loads(subprocess.run(
+            [GIT, "--git-dir", self.ledger, "show", "main:org/users.json"],
+            stdout=subprocess.PIPE, check=True).stdout)
+        self.assertEqual({u["name"]: (u["role"], u["scope"]) for u in users},
+                         {"alice": ("rep", ["*"]), "nina": ("rep", ["hq", "north"]),
+                          "olga": ("office", ["*"])})
+        log = subprocess.run(
+            [GIT, "--git-dir", self.ledger, "log", "--format=%an", "main", "--",
+             "org/users.json"], stdout=subprocess.PIPE, check=True).stdout.decode()
+        self.assertIn("fieldsync-admin", log.split())   # who changed access
+        self.verify_clean()
+        new = os.path.join(self.tmp, "RESTORED")
+        rc, out, err = self.admin_rc("restore", "--ledger", self.ledger, "--to",
+                                     new, directory=False)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("2 departments, 3 users", out)
+        for what in (("user", "list", "--json"), ("dept", "list", "--json")):
+            self.assertEqual(self.admin_in(new, *what), self.admin(*what))
+        self.assertEqual(self.admin_in(new, "dump", "--user", "nina"),
+                         self.admin("dump", "--user", "nina"))
+        self.verify_clean(directory=new)
+
     # ------------------------------------------------------ compaction
 
     def log_rows(self):

@@ -5,7 +5,8 @@
 ** customer's region field holds a department code.  A user has a role and
 ** a scope: departments whose subtrees they see, or '*' for the whole
 ** company (schema/004_scope.sql, docs/scopes.md).  Reps and managers must
-** be given a scope: forgetting it must not mean "everything".
+** be given a scope: forgetting it must not mean "everything".  Every
+** change is logged for the ledger (server/org.h) in its transaction.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "../../client/replica_int.h"
 #include "admin.h"
+#include "org.h"
 
 #define usage admin_usage
 #define fail admin_fail
@@ -104,6 +106,15 @@ done:
 	return rc;
 }
 
+/* The ledger's marker of this change (org.h). */
+static int org_logged(fs_replica *r, const char *verb, const char *name)
+{
+	char what[200];
+
+	snprintf(what, sizeof(what), "%s %s", verb, name);
+	return fs_org__logged(r, what);
+}
+
 static int role_ok(const char *role)
 {
 	return !strcmp(role, "rep") || !strcmp(role, "manager") ||
@@ -150,7 +161,8 @@ static int user_add(fs_replica *r, int argc, char **argv)
 	}
 	if ((rc = scope_set(r, argv[1], region)) != 0)
 		goto done;
-	if (fs_replica__exec(r, "COMMIT", "adding a user") < 0) {
+	if (org_logged(r, "user add", argv[1]) < 0 ||
+	    fs_replica__exec(r, "COMMIT", "adding a user") < 0) {
 		rc = fail("%s%s", fs_replica_errmsg(r), "");
 		goto done;
 	}
@@ -212,7 +224,8 @@ static int user_set(fs_replica *r, int argc, char **argv)
 			goto done;
 		}
 	}
-	if (fs_replica__exec(r, "COMMIT", "changing a user") < 0) {
+	if (org_logged(r, "user set", argv[1]) < 0 ||
+	    fs_replica__exec(r, "COMMIT", "changing a user") < 0) {
 		rc = fail("%s%s", fs_replica_errmsg(r), "");
 		goto done;
 	}
@@ -324,13 +337,17 @@ static int dept_write(fs_replica *r, int add, int argc, char **argv)
 			            "it", code, parent);
 	}
 	fs_replica__now(now);
+	if (fs_replica__exec(r, "BEGIN IMMEDIATE", "changing a department") < 0)
+		return fail("%s%s", fs_replica_errmsg(r), "");
 	if (fs_replica__prepare(&st, r, add
 	        ? "INSERT INTO fs_dept(code, name, parent, created_at) "
 	          "VALUES (?1, ?2, nullif(?3, ''), ?4)"
 	        : "UPDATE fs_dept SET name = coalesce(?2, name), "
 	          "parent = CASE WHEN ?3 IS NULL THEN parent ELSE nullif(?3, '') "
-	          "END WHERE code = ?1") < 0)
-		return fail("%s%s", fs_replica_errmsg(r), "");
+	          "END WHERE code = ?1") < 0) {
+		rc = fail("%s%s", fs_replica_errmsg(r), "");
+		goto rollback;
+	}
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
 	if (name)
 		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -342,20 +359,31 @@ static int dept_write(fs_replica *r, int add, int argc, char **argv)
 	fs_replica__finish(r, st);
 	if (rc != SQLITE_DONE) {
 		const char *m = sqlite3_errmsg(r->db);
-		return fail("%s%s", strstr(m, "department code")
-		            ? "a department code is 1 to 64 letters, digits, '-', "
-		              "'_' or '.'" : m, "");
+		rc = fail("%s%s", strstr(m, "department code")
+		          ? "a department code is 1 to 64 letters, digits, '-', "
+		            "'_' or '.'" : m, "");
+		goto rollback;
 	}
 	if (!add && parent) {
 		/* The tree changed: scopes below it did too.  Every scoped
 		** user's devices fetch a new snapshot at their next sync. */
 		if (fs_replica__exec(r, "UPDATE fs_device SET rescope = 1 WHERE user "
 		        "IN (SELECT user FROM fs_user_scope WHERE dept <> '*')",
-		        "flagging devices for a new scope") < 0)
-			return fail("%s%s", fs_replica_errmsg(r), "");
+		        "flagging devices for a new scope") < 0) {
+			rc = fail("%s%s", fs_replica_errmsg(r), "");
+			goto rollback;
+		}
+	}
+	if (org_logged(r, add ? "dept add" : "dept set", code) < 0 ||
+	    fs_replica__exec(r, "COMMIT", "changing a department") < 0) {
+		rc = fail("%s%s", fs_replica_errmsg(r), "");
+		goto rollback;
 	}
 	printf("department %s %s\n", code, add ? "added" : "changed");
 	return 0;
+rollback:
+	fs_replica__exec(r, "ROLLBACK", "changing a department");
+	return rc;
 }
 
 int admin_cmd_dept(const char *dir, int argc, char **argv)

@@ -8,7 +8,8 @@
 **  1. the target commit: the branch's last, a commit id, or the last
 **     commit written at or before DATE (UTC);
 **  2. a new server directory, as `init` makes it (a new company CA: the
-**     ledger holds no keys, users or devices -- add and enrol them again);
+**     ledger holds no keys nor devices -- enrol them again), with the
+**     departments, users and scopes of the ledger's org/ files;
 **  3. every record file of the target tree into the database (tables in
 **     schema order, parents first), every conflict file into fs_conflict;
 **  4. for every record a log entry 'I' (seq just above the ledger's
@@ -32,6 +33,7 @@
 #include "admin.h"
 #include "json.h"
 #include "ledger.h"
+#include "org.h"
 
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into *out. */
 static int parse_date(time_t *out, const char *s)
@@ -474,7 +476,7 @@ int admin_cmd_restore(int argc, char **argv)
 	char trailer[100], cid[GIT_OID_HEXSZ + 1];
 	int64_t lo, hwm, hlo, hhi;
 	size_t i;
-	int rc = 1, git_on = 0, in_tx = 0;
+	int rc = 1, git_on = 0, in_tx = 0, ndepts = 0, nusers = 0;
 	char *init_argv[1] = { NULL };
 
 	memset(&x, 0, sizeof(x));
@@ -553,6 +555,34 @@ int admin_cmd_restore(int argc, char **argv)
 			git_tree_free(sub);
 		}
 	}
+	/* The organisation: departments, users, their scopes. */
+	{
+		git_tree_entry *de = NULL, *ue = NULL;
+		char *depts = NULL, *users = NULL;
+		if (git_tree_entry_bypath(&de, root, FS_ORG_DEPTS) == 0 &&
+		    git_tree_entry_bypath(&ue, root, FS_ORG_USERS) == 0) {
+			if (blob_text(&depts, repo, git_tree_entry_id(de)) < 0 ||
+			    blob_text(&users, repo, git_tree_entry_id(ue)) < 0)
+				rc = admin_fail("reading the organisation: %s%s",
+				                fs_ledger__git_msg(), "");
+			else if (fs_org__restore(r, depts, users, &ndepts,
+			                         &nusers) < 0)
+				rc = admin_fail("restoring the organisation: %s%s",
+				                fs_replica_errmsg(r), "");
+			else
+				rc = 0;
+		} else {
+			rc = 0;
+		}
+		git_tree_entry_free(de);
+		git_tree_entry_free(ue);
+		free(depts);
+		free(users);
+		if (rc) {
+			rc = 1;
+			goto done;
+		}
+	}
 	if (x.records == 0 && hwm > 0) {
 		/* Nothing live: the log must still continue after hwm, or devices
 		** whose cursor is there would miss what comes next.  A marker row
@@ -581,9 +611,10 @@ int admin_cmd_restore(int argc, char **argv)
 		goto done;
 	}
 	printf("restored %s from ledger commit %.12s (log up to seq %lld): %lu "
-	       "records, %lu conflicts.\nThe directory has a new company CA: add "
-	       "the users and enrol the devices again (docs/ledger.md).\n", to,
-	       cid, (long long)hwm, x.records, x.conflicts);
+	       "records, %lu conflicts, %d departments, %d users.\nThe directory "
+	       "has a new company CA: enrol the devices again%s (docs/ledger.md)."
+	       "\n", to, cid, (long long)hwm, x.records, x.conflicts, ndepts,
+	       nusers, nusers ? "" : ", after adding the users");
 	rc = 0;
 	goto done;
 sqlfail:

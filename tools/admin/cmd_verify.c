@@ -16,6 +16,7 @@
 #include "../../client/replica_int.h"
 #include "admin.h"
 #include "ledger.h"
+#include "org.h"
 
 typedef struct vctx {
 	fs_replica *r;
@@ -204,6 +205,22 @@ int admin_cmd_verify(const char *dir)
 		}
 		fs_replica__finish(r, st);
 		st = NULL;
+	}
+	if (rc == 0 && x.tree) {
+		/* The organisation, in ledgers that hold it (those started
+		** before it was recorded hold it from its next change on). */
+		git_tree_entry *te = NULL;
+		char *depts = NULL, *users = NULL;
+		if (git_tree_entry_bypath(&te, x.tree, FS_ORG_DEPTS) == 0) {
+			git_tree_entry_free(te);
+			if (fs_org__json(&depts, &users, r) < 0)
+				rc = -1;
+			else if (check(&x, FS_ORG_DEPTS, depts) < 0 ||
+			         check(&x, FS_ORG_USERS, users) < 0)
+				rc = -1;
+			free(depts);
+			free(users);
+		}
 	}
 	fs_replica__exec(r, "COMMIT", "reading the database");
 	if (rc != 0) {
