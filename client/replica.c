@@ -723,3 +723,32 @@ int fs_replica__json_value(fs_buf *b, sqlite3_stmt *st, int idx, fs_kind k)
 	return fs_json__strn(b, (const char *)sqlite3_column_text(st, idx),
 	                     (size_t)sqlite3_column_bytes(st, idx));
 }
+
+int fs_replica__exec_hanging(fs_replica *r, const fs_table *u,
+                             const fs_table *top, const char *sql_fmt,
+                             const char *id, const char *arg2,
+                             const char *what)
+{
+	fs_buf cond = FS_BUF_INIT, sql = FS_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!fs_schema__hangs_sql(&cond, u, top, "id = ?1")) {
+		fs_buf_free(&cond);
+		return 0;
+	}
+	if (!cond.failed)
+		fs_buf_printf(&sql, sql_fmt, cond.ptr);
+	if (cond.failed || sql.failed) {
+		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+	} else if ((rc = fs_replica__prepare(&st, r, sql.ptr)) == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (arg2)
+			sqlite3_bind_text(st, 2, arg2, -1, SQLITE_STATIC);
+		rc = fs_replica__step_done(r, st, what);
+		fs_replica__finish(r, st);
+	}
+	fs_buf_free(&cond);
+	fs_buf_free(&sql);
+	return rc;
+}

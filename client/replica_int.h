@@ -110,6 +110,14 @@ int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
                            const char *rid, const char *col);
 /* Opens a server's central database: the same schema, no capture
 ** triggers (a server keeps its own log, fs_log). */
+/* Runs sql_fmt, its one %s replaced by the condition "the rows of u that
+** hang off record ?1 of top" (fs_schema__hangs_sql), with ?1 = id and ?2 =
+** arg2 (NULL: unbound).  0 without running anything when u does not hang
+** off top. */
+int fs_replica__exec_hanging(fs_replica *r, const fs_table *u,
+                             const fs_table *top, const char *sql_fmt,
+                             const char *id, const char *arg2,
+                             const char *what);
 /* fs_replica_dump(), only the records in the scope loaded into
 ** temp.fs_scope when scoped (server/policy.h). */
 int fs_replica__dump_scoped(fs_replica *r, int scoped, fs_json_cb cb,

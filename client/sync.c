@@ -363,45 +363,25 @@ static int apply_resolution(fs_replica *r, const fs_entry *en)
 ** are pushed. */
 static int evict(fs_replica *r, const fs_table *t, const char *rid)
 {
-	fs_buf sql = FS_BUF_INIT;
 	size_t i;
 	int rc = 0;
 
+	/* Children first; each table's conflicts (they go where the record
+	** goes), then its rows. */
 	for (i = r->schema.ntables; i-- > 0 && rc == 0;) {
 		const fs_table *u = &r->schema.tables[i];
-		sqlite3_stmt *st = NULL;
+		char fmt[300];
 
-		/* Its conflicts first (they go where the record goes), then it. */
-		fs_buf_clear(&sql);
-		fs_buf_printf(&sql, "DELETE FROM fs_conflict WHERE tbl = '%s' AND "
-		              "rid IN (SELECT id FROM \"%s\" WHERE ", u->name, u->name);
-		if (!fs_schema__hangs_sql(&sql, u, t, "id = ?1"))
-			continue;
-		fs_buf_puts(&sql, ")");
-		if (sql.failed) {
-			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+		snprintf(fmt, sizeof(fmt), "DELETE FROM fs_conflict WHERE tbl = '%s' "
+		         "AND rid IN (SELECT id FROM \"%s\" WHERE %%s)", u->name,
+		         u->name);
+		if ((rc = fs_replica__exec_hanging(r, u, t, fmt, rid, NULL,
+		                                   "dropping a record out of scope")) < 0)
 			break;
-		}
-		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
-			break;
-		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "dropping a record out of scope");
-		fs_replica__finish(r, st);
-		st = NULL;
-		fs_buf_clear(&sql);
-		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE ", u->name);
-		fs_schema__hangs_sql(&sql, u, t, "id = ?1");
-		if (rc < 0 || sql.failed) {
-			rc = rc < 0 ? rc : fs_err__set(&r->err, FS_ERROR, "out of memory");
-			break;
-		}
-		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
-			break;
-		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "dropping a record out of scope");
-		fs_replica__finish(r, st);
+		snprintf(fmt, sizeof(fmt), "DELETE FROM \"%s\" WHERE %%s", u->name);
+		rc = fs_replica__exec_hanging(r, u, t, fmt, rid, NULL,
+		                              "dropping a record out of scope");
 	}
-	fs_buf_free(&sql);
 	return rc;
 }
 

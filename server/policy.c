@@ -78,18 +78,19 @@ int fs_policy__in_scope(fs_replica *r, int all, const char *dept)
 	return 0;
 }
 
-/* The scope link of stored record (t, rid): 0 no record, 1 found with
-** *out its text (malloc'd) or NULL. */
-static int link_of(char **out, fs_replica *r, const fs_table *t,
-                   const char *rid)
+/* Field col of stored record (tbl, rid) as text: 0 if there is no such
+** record, else 1 with *out its text (malloc'd) or NULL. */
+static int stored_field(char **out, fs_replica *r, const char *tbl,
+                        const char *rid, const char *col)
 {
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	*out = NULL;
-	fs_buf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE id = ?",
-	              t->scope_col->name, t->name);
+	if (!rid)
+		return 0;
+	fs_buf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE id = ?", col, tbl);
 	if (sql.failed)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	rc = fs_replica__prepare(&st, r, sql.ptr);
@@ -109,8 +110,15 @@ static int link_of(char **out, fs_replica *r, const fs_table *t,
 	}
 	fs_replica__finish(r, st);
 	if (rc != SQLITE_DONE)
-		return fs_err__sqlite(&r->err, r->db, rc, "placing a record");
+		return fs_err__sqlite(&r->err, r->db, rc, "reading a record");
 	return 0;
+}
+
+/* The scope link of stored record (t, rid), as stored_field(). */
+static int link_of(char **out, fs_replica *r, const fs_table *t,
+                   const char *rid)
+{
+	return stored_field(out, r, t->name, rid, t->scope_col->name);
 }
 
 /* Follows the links from t's link value up to the root. */
@@ -383,37 +391,6 @@ static int listed(const char *list, const char *word)
 	return 0;
 }
 
-/* A field of stored record (tbl, rid) as text: 1 and *out, or 0. */
-static int stored_field(char **out, fs_replica *r, const char *tbl,
-                        const char *rid, const char *col)
-{
-	fs_buf sql = FS_BUF_INIT;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*out = NULL;
-	if (!rid)
-		return 0;
-	fs_buf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE id = ?", col, tbl);
-	if (sql.failed)
-		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	rc = fs_replica__prepare(&st, r, sql.ptr);
-	fs_buf_free(&sql);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*out = strdup((const char *)sqlite3_column_text(st, 0));
-		fs_replica__finish(r, st);
-		return *out ? 1 : fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
-	fs_replica__finish(r, st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fs_err__sqlite(&r->err, r->db, rc, "checking a rule");
-	return 0;
-}
-
 /* A field of the record as the change would leave it known: from the
 ** creation's JSON for 'I', else as stored. */
 static int field_of(char **out, fs_replica *r, const fs_table *t,
@@ -470,7 +447,7 @@ static int rule_covers(fs_replica *r, const rule *u, const fs_table *t,
 	if (u->state_col) {
 		if ((rc = state_of(&v, r, t, en, u->state_col)) < 0)
 			return rc;
-		rc = rc && listed(u->state_in ? u->state_in : "", v);
+		rc = v && listed(u->state_in ? u->state_in : "", v);
 		free(v);
 		v = NULL;
 		if (!rc)
@@ -485,7 +462,7 @@ static int rule_covers(fs_replica *r, const rule *u, const fs_table *t,
 			return 0;
 		if (rc < 0)
 			return rc;
-		rc = rc && listed(u->value_in, v);
+		rc = v && listed(u->value_in, v);
 		free(v);
 		return rc;
 	}

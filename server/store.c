@@ -260,6 +260,11 @@ static const char *author_of(fs_replica *r, const char *device, char *buf,
 	"'loser_hlc', loser_hlc, 'loser_device', loser_device, " \
 	"'loser_author', loser_author, 'created_at', created_at"
 
+/* The same with the resolution: a conflict as snapshots carry it. */
+#define CONFLICT_FIELDS_RESOLVED CONFLICT_FIELDS ", " \
+	"'resolved_at', resolved_at, 'resolved_by', resolved_by, " \
+	"'resolution', resolution"
+
 /* Version order: hlc, then device id bytes.  Returns <0, 0, >0. */
 static int vcmp(int64_t h1, const char *d1, int64_t h2, const char *d2)
 {
@@ -411,35 +416,19 @@ static int conflicts_move(fs_replica *r, const char *customer,
                           const char *dept)
 {
 	const fs_table *root = fs_schema__scope_root(&r->schema);
-	fs_buf sql = FS_BUF_INIT;
-	sqlite3_stmt *st = NULL;
 	size_t ti;
 	int rc = 0;
 
 	for (ti = 0; root && ti < r->schema.ntables && rc == 0; ti++) {
 		const fs_table *t = &r->schema.tables[ti];
+		char fmt[300];
 
-		fs_buf_clear(&sql);
-		fs_buf_printf(&sql, "UPDATE fs_conflict SET scope = ?2 WHERE "
-		              "tbl = '%s' AND rid IN (SELECT id FROM \"%s\" WHERE ",
-		              t->name, t->name);
-		if (!fs_schema__hangs_sql(&sql, t, root, "id = ?1"))
-			continue;
-		fs_buf_puts(&sql, ")");
-		if (sql.failed) {
-			rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
-			break;
-		}
-		if ((rc = fs_replica__prepare(&st, r, sql.ptr)) < 0)
-			break;
-		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
-		if (dept)
-			sqlite3_bind_text(st, 2, dept, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "moving conflicts");
-		fs_replica__finish(r, st);
-		st = NULL;
+		snprintf(fmt, sizeof(fmt), "UPDATE fs_conflict SET scope = ?2 WHERE "
+		         "tbl = '%s' AND rid IN (SELECT id FROM \"%s\" WHERE %%s)",
+		         t->name, t->name);
+		rc = fs_replica__exec_hanging(r, t, root, fmt, customer, dept,
+		                              "moving conflicts");
 	}
-	fs_buf_free(&sql);
 	return rc;
 }
 
@@ -1151,6 +1140,37 @@ static int strip_superseded(char **out, fs_replica *r, const char *tbl,
 	return 0;
 }
 
+/* Appends the rows of st (id, value[, hlc]) as op entries of table tbl,
+** up to max entries in all; *more when there were more.  Returns the last
+** sqlite3_step() code (SQLITE_ROW when it stopped full). */
+static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
+                     char last_tbl[64], char last_rid[64], sqlite3_stmt *st,
+                     char op, const char *tbl)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fs_entry en;
+
+		if (*n == max) {
+			*more = 1;
+			break;
+		}
+		memset(&en, 0, sizeof(en));
+		en.op = op;
+		en.tbl = tbl;
+		en.rid = (const char *)sqlite3_column_text(st, 0);
+		en.val = (const char *)sqlite3_column_text(st, 1);
+		if (sqlite3_column_count(st) > 2)
+			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+		fs_wr__entry(entries, &en);
+		snprintf(last_tbl, 64, "%s", tbl);
+		snprintf(last_rid, 64, "%s", en.rid);
+		(*n)++;
+	}
+	return rc;
+}
+
 /* "SELECT id, json_object('f', "f", ...) FROM t": a record as an 'I'
 ** entry's value. */
 static void record_sql(fs_buf *sql, const fs_table *t)
@@ -1166,85 +1186,48 @@ static void record_sql(fs_buf *sql, const fs_table *t)
 
 /* A customer entered the puller's scope: the customer and everything
 ** hanging off it, as creations (a replica holding some of it already
-** takes them field by field). */
+** takes them field by field), and their conflicts. */
 static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
-                       const char *customer, uint64_t seq)
+                       const char *customer)
 {
 	const fs_table *root = fs_schema__scope_root(&r->schema);
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	size_t ti;
-	int rc = SQLITE_DONE;
+	char last_tbl[64], last_rid[64];
+	size_t ti, k;
+	int rc = SQLITE_DONE, more = 0;
 
 	for (ti = 0; root && ti < r->schema.ntables; ti++) {
 		const fs_table *t = &r->schema.tables[ti];
 
-		fs_buf_clear(&sql);
-		record_sql(&sql, t);
-		fs_buf_puts(&sql, " WHERE ");
-		if (!fs_schema__hangs_sql(&sql, t, root, "id = ?1"))
-			continue;
-		fs_buf_puts(&sql, " ORDER BY id");
-		if (sql.failed) {
-			fs_buf_free(&sql);
-			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		for (k = 0; k < 2 && rc == SQLITE_DONE; k++) {
+			fs_buf_clear(&sql);
+			if (k == 0)
+				record_sql(&sql, t);
+			else
+				fs_buf_printf(&sql, "SELECT id, json_object("
+				              CONFLICT_FIELDS_RESOLVED "), "
+				              "max(winner_hlc, loser_hlc) FROM fs_conflict "
+				              "WHERE tbl = '%s' AND rid IN (SELECT id FROM "
+				              "\"%s\"", t->name, t->name);
+			fs_buf_puts(&sql, " WHERE ");
+			if (!fs_schema__hangs_sql(&sql, t, root, "id = ?1"))
+				break;
+			fs_buf_puts(&sql, k ? ") ORDER BY id" : " ORDER BY id");
+			if (sql.failed) {
+				fs_buf_free(&sql);
+				return fs_err__set(&r->err, FS_ERROR, "out of memory");
+			}
+			if (fs_replica__prepare(&st, r, sql.ptr) < 0) {
+				fs_buf_free(&sql);
+				return r->err.code;
+			}
+			sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+			rc = snap_rows(entries, n, UINT64_MAX, &more, last_tbl, last_rid,
+			               st, k ? 'C' : 'I', k ? "fs_conflict" : t->name);
+			fs_replica__finish(r, st);
+			st = NULL;
 		}
-		if (fs_replica__prepare(&st, r, sql.ptr) < 0) {
-			fs_buf_free(&sql);
-			return r->err.code;
-		}
-		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			fs_entry en;
-			memset(&en, 0, sizeof(en));
-			en.op = 'I';
-			en.seq = seq;
-			en.tbl = t->name;
-			en.rid = (const char *)sqlite3_column_text(st, 0);
-			en.val = (const char *)sqlite3_column_text(st, 1);
-			en.device = "";
-			en.author = "";
-			fs_wr__entry(entries, &en);
-			(*n)++;
-		}
-		fs_replica__finish(r, st);
-		st = NULL;
-		if (rc != SQLITE_DONE)
-			break;
-		/* Then the conflicts of those records. */
-		fs_buf_clear(&sql);
-		fs_buf_printf(&sql, "SELECT id, json_object(" CONFLICT_FIELDS ", "
-		              "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
-		              "'resolution', resolution), max(winner_hlc, loser_hlc) "
-		              "FROM fs_conflict WHERE tbl = '%s' AND rid IN (SELECT id "
-		              "FROM \"%s\" WHERE ", t->name, t->name);
-		fs_schema__hangs_sql(&sql, t, root, "id = ?1");
-		fs_buf_puts(&sql, ") ORDER BY id");
-		if (sql.failed) {
-			fs_buf_free(&sql);
-			return fs_err__set(&r->err, FS_ERROR, "out of memory");
-		}
-		if (fs_replica__prepare(&st, r, sql.ptr) < 0) {
-			fs_buf_free(&sql);
-			return r->err.code;
-		}
-		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			fs_entry en;
-			memset(&en, 0, sizeof(en));
-			en.op = 'C';
-			en.seq = seq;
-			en.tbl = "fs_conflict";
-			en.rid = (const char *)sqlite3_column_text(st, 0);
-			en.val = (const char *)sqlite3_column_text(st, 1);
-			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
-			en.device = "";
-			en.author = "";
-			fs_wr__entry(entries, &en);
-			(*n)++;
-		}
-		fs_replica__finish(r, st);
-		st = NULL;
 		if (rc != SQLITE_DONE)
 			break;
 	}
@@ -1344,8 +1327,7 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 				n++;
 			} else if (rc == 0 && en.op == 'M') {
 				rc = expand_move(r, &entries, &n,
-				                 (const char *)sqlite3_column_text(st, 2),
-				                 last);
+				                 (const char *)sqlite3_column_text(st, 2));
 			}
 			if (rc < 0) {
 				fs_replica__finish(r, st);
@@ -1404,37 +1386,6 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 	if (out->failed || entries.failed)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	return 0;
-}
-
-/* Appends the rows of st (id, value[, hlc]) as op entries of table tbl,
-** up to max entries in all; *more when there were more.  Returns the last
-** sqlite3_step() code (SQLITE_ROW when it stopped full). */
-static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
-                     char last_tbl[64], char last_rid[64], sqlite3_stmt *st,
-                     char op, const char *tbl)
-{
-	int rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fs_entry en;
-
-		if (*n == max) {
-			*more = 1;
-			break;
-		}
-		memset(&en, 0, sizeof(en));
-		en.op = op;
-		en.tbl = tbl;
-		en.rid = (const char *)sqlite3_column_text(st, 0);
-		en.val = (const char *)sqlite3_column_text(st, 1);
-		if (sqlite3_column_count(st) > 2)
-			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
-		fs_wr__entry(entries, &en);
-		snprintf(last_tbl, 64, "%s", tbl);
-		snprintf(last_rid, 64, "%s", en.rid);
-		(*n)++;
-	}
-	return rc;
 }
 
 int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
@@ -1517,9 +1468,8 @@ int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
 		if (tbl && !strcmp(tbl, "fs_conflict") && rid)
 			after = strtoll(rid, NULL, 10);
 		if (fs_replica__prepare(&st, r,
-		        "SELECT id, json_object(" CONFLICT_FIELDS ", "
-		        "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
-		        "'resolution', resolution), max(winner_hlc, loser_hlc) "
+		        "SELECT id, json_object(" CONFLICT_FIELDS_RESOLVED "), "
+		        "max(winner_hlc, loser_hlc) "
 		        "FROM fs_conflict WHERE id > ?1 AND (?3 OR scope IN "
 		        "(SELECT code FROM temp.fs_scope)) ORDER BY id LIMIT ?2") < 0)
 			goto fail;
