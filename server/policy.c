@@ -207,6 +207,12 @@ static char *member_text(const fs_json_member *m)
 
 	if (m->type == FS_JSON_NULL)
 		return NULL;
+	if (!m->val) {
+		/* true and false carry no text: 1 and 0, as json_extract() */
+		char num[24];
+		snprintf(num, sizeof(num), "%lld", (long long)m->i);
+		return strdup(num);
+	}
 	if (!(s = malloc(m->vlen + 1)))
 		return NULL;
 	memcpy(s, m->val, m->vlen);
