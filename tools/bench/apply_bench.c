@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../../client/replica_int.h"
+#include "policy.h"
 #include "schema.h"
 #include "store.h"
 #include "wire.h"
@@ -83,6 +84,17 @@ static void run_store(const char *path, long n, double *ins, double *upd)
 	memset(&peer, 0, sizeof(peer));
 	snprintf(peer.device, sizeof(peer.device), "bench-device");
 	snprintf(peer.user, sizeof(peer.user), "bench");
+	snprintf(peer.role, sizeof(peer.role), "office");
+	peer.schema = 4;
+	/* A whole-company office user, as fs_store__auth would load it: the
+	** push checks every entry against the writer's scope (temp.fs_scope). */
+	if (fs_replica__exec(r,
+	        "INSERT INTO fs_user(name, role, region, created_at) VALUES "
+	        "('bench', 'office', '*', '2026-01-01T00:00:00Z'); "
+	        "INSERT INTO fs_user_scope(user, dept) VALUES ('bench', '*')",
+	        "adding the bench user") < 0 ||
+	    fs_policy__load_scope(r, peer.user, &peer.all) < 0)
+		die(path, fs_replica_errmsg(r));
 	for (phase = 0; phase < 2; phase++) {
 		t0 = now_s();
 		for (i = 0; i < n; i += BATCH) {

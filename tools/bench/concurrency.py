@@ -305,9 +305,9 @@ def report_round(name, results, wall, sampler, expect_push):
     print("  %-34s %s" % ("clients succeeded", "%d / %d" % (len(ok), len(results))))
     print("  %-34s %.2f s" % ("wall time (gate open -> last exit)", wall))
     if secs:
-        print("  %-34s %.2f / %.2f / %.2f s" % ("client time median / p95 / max",
-                                              secs[len(secs) // 2], secs[int(len(secs) * 0.95) - 1 if len(secs) > 1 else 0],
-                                              secs[-1]))
+        pct = lambda q: secs[max(0, min(len(secs) - 1, int(round(q * len(secs))) - 1))]
+        print("  %-34s %.2f / %.2f / %.2f / %.2f s" % ("client time p50 / p95 / p99 / max",
+                                                     secs[len(secs) // 2], pct(0.95), pct(0.99), secs[-1]))
     print("  %-34s %d (expected %d)" % ("changes pushed (sum of --json)", pushed, expect_push))
     print("  %-34s %d" % ("changes pulled (sum of --json)", pulled))
     print("  %-34s %.1f MB" % ("bytes on the wire (sum, in+out)", bytes_io / 1e6))
@@ -450,7 +450,7 @@ def main():
                             "enroll": os.path.join(d, "enroll"), "user": "rep%04d" % i})
         # The admin tool writes server.db: one at a time.
         for c in clients:
-            must([admin, "--dir", srvdir, "user", "add", c["user"], "--role", "rep", "--region", "*"])
+            must([admin, "--dir", srvdir, "user", "add", c["user"], "--role", "office", "--region", "*"])
             must([admin, "--dir", srvdir, "device", "enroll", c["user"], "--out", c["enroll"]])
         t_enroll = time.monotonic() - t
 

@@ -31,7 +31,7 @@ one_run() {
 	[ "$mode" = off ] && flag=(--no-ledger)
 	mkdir -p "$d"
 	"$BIN/fieldsync-admin" --dir "$d/srv" init >/dev/null
-	"$BIN/fieldsync-admin" --dir "$d/srv" user add a --role rep --region '*' >/dev/null
+	"$BIN/fieldsync-admin" --dir "$d/srv" user add a --role office --region '*' >/dev/null
 	"$BIN/fieldsync-admin" --dir "$d/srv" device enroll a --out "$d/en" >/dev/null
 	"$BIN/fieldsyncd" --dir "$d/srv" --listen 127.0.0.1:0 "${flag[@]}" >"$d/out" 2>"$d/log" &
 	pid=$!

@@ -79,7 +79,7 @@ for N in "${SIZES[@]}"; do
 	d="$work/n$N"; mkdir -p "$d"
 	A() { "$BIN/fieldsync" --db "$d/r.db" "$@"; }
 	"$BIN/fieldsync-admin" --dir "$d/srv" init --org Bench >/dev/null
-	"$BIN/fieldsync-admin" --dir "$d/srv" user add rep --role rep --region '*' >/dev/null
+	"$BIN/fieldsync-admin" --dir "$d/srv" user add rep --role office --region '*' >/dev/null
 	"$BIN/fieldsync-admin" --dir "$d/srv" device enroll rep --out "$d/enroll" >/dev/null
 	"$BIN/fieldsyncd" --dir "$d/srv" --listen 127.0.0.1:0 >"$d/srv.out" 2>"$d/srv.log" &
 	spid=$!

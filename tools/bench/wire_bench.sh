@@ -14,7 +14,7 @@ A() { "$BIN/fieldsync" --db "$work/a.db" "$@"; }
 B() { "$BIN/fieldsync" --db "$work/b.db" "$@"; }
 "$BIN/fieldsync-admin" --dir "$work/srv" init >/dev/null
 for u in a b; do
-	"$BIN/fieldsync-admin" --dir "$work/srv" user add $u --role rep --region '*' >/dev/null
+	"$BIN/fieldsync-admin" --dir "$work/srv" user add $u --role office --region '*' >/dev/null
 	"$BIN/fieldsync-admin" --dir "$work/srv" device enroll $u --out "$work/en_$u" >/dev/null
 done
 "$BIN/fieldsyncd" --dir "$work/srv" --listen 127.0.0.1:0 >"$work/out" 2>/dev/null &
