@@ -238,8 +238,10 @@ static int expect(session *x, int want)
 	int type, rc;
 
 	memset(&e, 0, sizeof(e));
-	if ((rc = fs_wire__recv(&x->s, &type, &x->in, &e)) < 0)
-		return fs_err__set(&r->err, rc, "server: %s", e.msg);
+	do {    /* WAIT: the server is busy and has queued the request */
+		if ((rc = fs_wire__recv(&x->s, &type, &x->in, &e)) < 0)
+			return fs_err__set(&r->err, rc, "server: %s", e.msg);
+	} while (type == FS_MSG_WAIT);
 	if (type == FS_MSG_ERROR) {
 		fs_rd rd;
 		uint64_t code = 0;

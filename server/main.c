@@ -84,6 +84,9 @@ typedef struct server {
 	char db_path[1100];
 	fs_tls_conf *tls;
 	pthread_mutex_t write_lock;
+	pthread_mutex_t work_lock;   /* work slots: requests served at once */
+	pthread_cond_t work_cond;
+	int work_busy, work_max;
 	pthread_mutex_t count_lock;
 	pthread_cond_t count_cond;
 	int active;
@@ -142,13 +145,56 @@ static void send_error(fs_stream *s, int code, const char *msg)
 	fs_buf_free(&b);
 }
 
+/* Takes one of the server's work slots for a request (a push, a pull):
+** with hundreds of clients at once, a few requests at a time each finish
+** quickly, instead of all of them crawling until their clients give up.
+** While the request waits, a client of schema 4 or later gets a WAIT
+** frame every WAIT_EVERY_S seconds, so that a busy server is not taken for
+** a dead one.  0, or <0 if the client is gone or the server stops. */
+#define WAIT_EVERY_S 10
+static int work_begin(server *srv, fs_stream *s, const fs_peer *peer)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&srv->work_lock);
+	while (srv->work_busy >= srv->work_max && rc == 0) {
+		struct timespec ts;
+		if (stop_requested) {
+			rc = -1;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += WAIT_EVERY_S;
+		if (pthread_cond_timedwait(&srv->work_cond, &srv->work_lock,
+		                           &ts) == ETIMEDOUT && peer->schema >= 4) {
+			fs_buf none = FS_BUF_INIT;
+			fs_err e;
+			pthread_mutex_unlock(&srv->work_lock);
+			rc = fs_wire__send(s, FS_MSG_WAIT, &none, 0, &e);
+			pthread_mutex_lock(&srv->work_lock);
+		}
+	}
+	if (rc == 0)
+		srv->work_busy++;
+	pthread_mutex_unlock(&srv->work_lock);
+	return rc < 0 ? -1 : 0;
+}
+
+static void work_end(server *srv)
+{
+	pthread_mutex_lock(&srv->work_lock);
+	srv->work_busy--;
+	pthread_cond_signal(&srv->work_cond);
+	pthread_mutex_unlock(&srv->work_lock);
+}
+
 /* Serves one authenticated connection until BYE, an error or shutdown. */
 static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 {
 	fs_stream s = { tls_read, tls_write, t, 0, 0 };
 	fs_buf in = FS_BUF_INIT, out = FS_BUF_INIT;
 	int type, rc, hello = 0;
-	uint64_t pushed = 0, pulled = 0, hello_cursor = 0, acked = 0;
+	uint64_t pushed = 0, pulled = 0, acked = 0;
 	fs_err e;
 
 	fs_buf_init(&in, FS_FRAME_RAW_MAX + 1);
@@ -210,12 +256,7 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			}
 			hello = 1;
 			peer->schema = (int)schema;
-			pthread_mutex_lock(&c->srv->write_lock);
-			rc = fs_store__seen(r, peer, cursor);
-			pthread_mutex_unlock(&c->srv->write_lock);
-			hello_cursor = acked = cursor;
-			if (rc < 0)
-				logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
+			acked = cursor;
 			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
 			      client ? client : "?", peer->device, peer->user,
 			      (unsigned long long)cursor);
@@ -240,11 +281,16 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				send_error(&s, rc, e.msg);
 				break;
 			}
+			if (work_begin(c->srv, &s, peer) < 0) {
+				logf_(c->id, "closing: gone while waiting for a work slot");
+				break;
+			}
 			pthread_mutex_lock(&c->srv->write_lock);
 			rc = fs_store__push(r, peer, batch, &rd, count, &out);
 			if (rc >= 0)
 				fs_ledger_capture(c->srv->ledger, peer->device, peer->user);
 			pthread_mutex_unlock(&c->srv->write_lock);
+			work_end(c->srv);
 			if (rc < 0) {
 				logf_(c->id, "closing: batch %s refused: %s",
 				      batch ? batch : "?", fs_replica_errmsg(r));
@@ -277,11 +323,16 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			** (it commits each frame before asking for the next). */
 			if (!snap && cursor > acked)
 				acked = cursor;
+			if (work_begin(c->srv, &s, peer) < 0) {
+				logf_(c->id, "closing: gone while waiting for a work slot");
+				break;
+			}
 			if (snap)
 				rc = fs_store__snapshot(r, peer, stbl, srid, snap_seq, max,
 				                        &out);
 			else
 				rc = fs_store__pull(r, peer, cursor, max, &out);
+			work_end(c->srv);
 			if (rc < 0) {
 				logf_(c->id, "closing: pull failed: %s",
 				      fs_replica_errmsg(r));
@@ -304,7 +355,10 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 		send_error(&s, FS_EINVALID, "unexpected message");
 		break;
 	}
-	if (acked > hello_cursor) {
+	/* The visit (when, and what the device has pulled: compaction waits
+	** for it) is written once the client has what it came for: at HELLO
+	** it would queue every session behind the pushes. */
+	if (hello) {
 		pthread_mutex_lock(&c->srv->write_lock);
 		if (fs_store__seen(r, peer, acked) < 0)
 			logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
@@ -601,6 +655,11 @@ int main(int argc, char **argv)
 	if (fs_tls__listen(&lfd, &bound, host, port, &e) < 0)
 		goto fail;
 	pthread_mutex_init(&srv.write_lock, NULL);
+	pthread_mutex_init(&srv.work_lock, NULL);
+	pthread_cond_init(&srv.work_cond, NULL);
+	srv.work_max = (int)sysconf(_SC_NPROCESSORS_ONLN) * 2;
+	if (srv.work_max < 2 || srv.work_max > 32)
+		srv.work_max = srv.work_max < 2 ? 2 : 32;
 	pthread_mutex_init(&srv.count_lock, NULL);
 	pthread_cond_init(&srv.count_cond, NULL);
 	printf("listening on %s:%d\n", host, bound);

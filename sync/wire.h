@@ -35,6 +35,7 @@
 #define FS_FRAME_MAX (8u << 20)       /* payload bytes on the wire */
 #define FS_FRAME_RAW_MAX (32u << 20)  /* payload bytes after inflating */
 #define FS_WIRE_COMPRESS_MIN 256      /* smaller payloads go uncompressed */
+#define FS_WIRE_FAST_ABOVE (64u << 10) /* bigger payloads: fastest zlib level */
 
 enum fs_msg {
 	FS_MSG_HELLO = 1,    /* C->S: uv proto, uv schema, str client, uv cursor */
@@ -50,7 +51,9 @@ enum fs_msg {
 	                        str snap_tbl, str snap_rid, uv snap_seq,
 	                        uv n, entry * n */
 	FS_MSG_ERROR = 7,    /* S->C: uv code (FS_E* negated), str message */
-	FS_MSG_BYE = 8       /* either way: empty */
+	FS_MSG_BYE = 8,      /* either way: empty */
+	FS_MSG_WAIT = 9      /* S->C, to schema 4+: empty; the server is busy,
+	                        the request is queued (keeps the read alive) */
 };
 
 /* One change.  Strings are NUL-terminated; val may be NULL.
