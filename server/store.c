@@ -865,27 +865,50 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	return 0;
 }
 
-static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
+/* Deletes record (t, rid) at version (hlc, the pusher's device), logged
+** as by log_dev, for an author whose base was base.  What the deleting
+** device had not seen is kept as a 'record deleted' conflict: field edits
+** made since, and the record itself if it was created since.  Records
+** hanging off it (fs_entity.scope_via) go with it, logged by the server
+** (device '') so that every replica drops them, the deleting one too: a
+** contact added offline to a customer another rep deleted must not stay
+** behind, an orphan no scope can place. */
+static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
+                      int64_t hlc, int64_t base, const char *log_dev)
 {
 	fs_replica *r = x->r;
 	const char *dev = x->p->device;
 	sqlite3_stmt *st = NULL;
-	clockv tomb;
+	clockv tomb, rec;
+	char **kids = NULL;
+	size_t nkids = 0, cap = 0, i, ti;
 	int64_t seq;
 	int rc;
 
-	if ((rc = clock_get(&tomb, r, t->name, en->rid, "*")) < 0)
+	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
 		return rc;
 	if (tomb.found)
 		return 0;
+	if ((rc = clock_get(&rec, r, t->name, rid, "")) < 0)
+		return rc;
+	if (rec.found && rec.seq > base && strcmp(rec.device, dev)) {
+		char *old = NULL;
+		if ((rc = fs_replica__field_json(&old, r, t, rid, NULL)) < 0)
+			return rc;
+		rc = conflict_add(x, t->name, rid, "", "record deleted", NULL, hlc,
+		                  dev, old, rec.hlc, rec.device);
+		free(old);
+		if (rc < 0)
+			return rc;
+	}
 	/* Edits the deleting device had not seen are overridden: keep them. */
 	if (fs_replica__prepare(&st, r,
 	        "SELECT col, hlc, device FROM fs_clock WHERE tbl = ? AND rid = ? "
 	        "AND col NOT IN ('', '*') AND seq > ? AND device <> ?") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)en->seq);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, base);
 	sqlite3_bind_text(st, 4, dev, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char col[128], ldev[64], *old = NULL;
@@ -893,23 +916,80 @@ static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
 
 		snprintf(col, sizeof(col), "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(ldev, sizeof(ldev), "%s", (const char *)sqlite3_column_text(st, 2));
-		if ((rc = fs_replica__field_json(&old, r, t, en->rid, col)) < 0)
+		if ((rc = fs_replica__field_json(&old, r, t, rid, col)) < 0)
 			break;
-		rc = conflict_add(x, t->name, en->rid, col, "record deleted", NULL,
-		                  (int64_t)en->hlc, dev, old, lhlc, ldev);
+		rc = conflict_add(x, t->name, rid, col, "record deleted", NULL, hlc,
+		                  dev, old, lhlc, ldev);
 		free(old);
 		if (rc < 0)
 			break;
 	}
 	fs_replica__finish(r, st);
+	st = NULL;
 	if (rc < 0)
 		return rc;
-	if ((rc = fs_replica__apply_delete(r, t, en->rid)) < 0 ||
-	    (rc = log_add(&seq, r, t->name, en->rid, 'D', NULL, NULL,
-	                  (int64_t)en->hlc, dev, x->p->user, x->dept)) < 0)
+	/* The records hanging directly off it, read before anything goes. */
+	for (ti = 0; ti < r->schema.ntables && rc >= 0; ti++) {
+		const fs_table *u = &r->schema.tables[ti];
+		char sql[200];
+
+		if (u->scope_parent != t)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT '%s', id FROM \"%s\" WHERE "
+		         "\"%s\" = ?", u->name, u->name, u->scope_col->name);
+		if ((rc = fs_replica__prepare(&st, r, sql)) < 0)
+			break;
+		sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			char *k;
+			if (nkids == cap) {
+				char **n = realloc(kids, (cap = cap ? cap * 2 : 8) *
+				                   sizeof(*n));
+				if (!n) {
+					rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+					break;
+				}
+				kids = n;
+			}
+			/* "table\tid" */
+			if (!(k = malloc(strlen(u->name) + 64))) {
+				rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+				break;
+			}
+			snprintf(k, strlen(u->name) + 64, "%s\t%s", u->name,
+			         (const char *)sqlite3_column_text(st, 1));
+			kids[nkids++] = k;
+		}
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc == SQLITE_DONE)
+			rc = 0;
+		else if (rc > 0)
+			rc = fs_err__sqlite(&r->err, r->db, rc, "reading records to delete");
+	}
+	for (i = 0; i < nkids && rc >= 0; i++) {
+		char *tab = strchr(kids[i], '\t');
+		*tab = '\0';
+		rc = delete_one(x, fs_schema__table(&r->schema, kids[i]), tab + 1,
+		                hlc, base, "");
+	}
+	for (i = 0; i < nkids; i++)
+		free(kids[i]);
+	free(kids);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_replica__apply_delete(r, t, rid)) < 0 ||
+	    (rc = log_add(&seq, r, t->name, rid, 'D', NULL, NULL, hlc, log_dev,
+	                  x->p->user, x->dept)) < 0)
 		return rc;
 	x->applied++;
-	return clock_put(r, t->name, en->rid, "*", (int64_t)en->hlc, dev, seq);
+	return clock_put(r, t->name, rid, "*", hlc, log_dev, seq);
+}
+
+static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
+{
+	return delete_one(x, t, en->rid, (int64_t)en->hlc, (int64_t)en->seq,
+	                  x->p->device);
 }
 
 static int merge_resolve(push_ctx *x, const fs_entry *en)

@@ -805,6 +805,31 @@ class ScopeTest(e2eutil.E2ECase):
 
     # ------------------------------------------------------------ conflicts
 
+    def test_a_deleted_customer_takes_what_hangs_off_it(self):
+        # Found by the fault harness (seed 752758): a rep adds a contact to
+        # a customer the office deletes before it sees the contact.  The
+        # contact must not stay behind, an orphan no scope can place: it
+        # goes with its customer, everywhere, and is kept as a conflict.
+        O = self.person("olga", "office")
+        n = O.add("customer", name="Northwind", region="north")
+        self.sync(O)
+        nina = self.person("nina", "rep", "north")
+        self.sync(nina)
+        k = nina.add("contact", customer=n, name="Kim")
+        q = nina.add("contact", customer=n, name="Quinn")
+        self.sync(nina)
+        O.ok("customer", "delete", n)            # olga has not seen them
+        self.sync(O)
+        self.settle([O, nina])
+        for c in (O, nina):
+            ids = {r["id"] for r in c.records()}
+            self.assertFalse(ids & {n, k, q}, "%s still holds %r"
+                             % (c.name, ids & {n, k, q}))
+        lost = {(x["table"], x["record"], x["reason"]) for x in nina.conflicts()}
+        self.assertEqual(lost, {("contact", k, "record deleted"),
+                                ("contact", q, "record deleted")})
+        self.assertScoped([O, nina])
+
     def test_conflicts_are_delivered_within_scope(self):
         O = self.person("olga", "office")
         n = O.add("customer", name="Northwind", region="north", city="n0")
