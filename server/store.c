@@ -494,53 +494,47 @@ static int moved_away(push_ctx *x, const char *root, int64_t base)
 	return 0;
 }
 
-/* The department of a deleted record: its tombstone's log entry's. */
-static int tomb_dept(char **dept, fs_replica *r, const char *tbl,
-                     const char *rid)
+/* The text of the one row sql selects for parameters a and b (b may be
+** NULL: unbound): 0 no row, 1 a row (*out malloc'd, NULL for NULL). */
+static int text_row(char **out, fs_replica *r, const char *sql,
+                    const char *a, const char *b, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	*dept = NULL;
-	if (fs_replica__prepare(&st, r,
-	        "SELECT l.scope FROM fs_clock c JOIN fs_log l ON l.seq = c.seq "
-	        "WHERE c.tbl = ? AND c.rid = ? AND c.col = '*'") < 0)
+	*out = NULL;
+	if (fs_replica__prepare(&st, r, sql) < 0)
 		return r->err.code;
-	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	    !(*dept = strdup((const char *)sqlite3_column_text(st, 0))))
+	    !(*out = strdup((const char *)sqlite3_column_text(st, 0))))
 		rc = SQLITE_NOMEM;
 	fs_replica__finish(r, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return fs_err__sqlite(&r->err, r->db, rc, "placing a deleted record");
+	return fs_err__sqlite(&r->err, r->db, rc, what);
+}
+
+/* The department of a deleted record: its tombstone's log entry's. */
+static int tomb_dept(char **dept, fs_replica *r, const char *tbl,
+                     const char *rid)
+{
+	return text_row(dept, r,
+	        "SELECT l.scope FROM fs_clock c JOIN fs_log l ON l.seq = c.seq "
+	        "WHERE c.tbl = ?1 AND c.rid = ?2 AND c.col = '*'", tbl, rid,
+	        "placing a deleted record");
 }
 
 /* The department of the conflict a resolution resolves. */
 static int conflict_dept(char **dept, fs_replica *r, const char *id)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*dept = NULL;
-	if (fs_replica__prepare(&st, r,
-	        "SELECT scope FROM fs_conflict WHERE id = ?") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	    !(*dept = strdup((const char *)sqlite3_column_text(st, 0))))
-		rc = SQLITE_NOMEM;
-	fs_replica__finish(r, st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return fs_err__sqlite(&r->err, r->db, rc, "placing a conflict");
+	return text_row(dept, r, "SELECT scope FROM fs_conflict WHERE id = ?1",
+	                id, NULL, "placing a conflict");
 }
 
 /* Places the entry (x->dept: its department, logged with it) and keeps
