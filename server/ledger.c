@@ -51,6 +51,7 @@ typedef struct item {
 	char device[64];     /* "" when the rows came from several devices */
 	char user[128];
 	char devices[400];   /* every device, for the message */
+	char batches[400];   /* the pushed batches' ids ("" for a catch-up) */
 	int64_t seq_lo, seq_hi;
 	uint64_t hlc_lo, hlc_hi;
 	unsigned long n_ins, n_upd, n_del, n_conf, n_res, n_rows;
@@ -271,6 +272,22 @@ static void note_device(item *it, const char *dev, const char *user)
 	}
 }
 
+/* Appends batch id(s) to the item's list (cut short with "..."). */
+static void add_batch(item *it, const char *batch)
+{
+	size_t n = strlen(it->batches);
+
+	if (!batch || !*batch)
+		return;
+	if (n + strlen(batch) + 3 >= sizeof(it->batches)) {
+		if (!strstr(it->batches, "..."))
+			snprintf(it->batches + n, sizeof(it->batches) - n, ", ...");
+		return;
+	}
+	snprintf(it->batches + n, sizeof(it->batches) - n, "%s%s", n ? ", " : "",
+	         batch);
+}
+
 /* Moves b's changes and ranges into a (same device, b after a). */
 static int item_merge(item *a, item *b)
 {
@@ -302,6 +319,7 @@ static int item_merge(item *a, item *b)
 	a->n_res += b->n_res;
 	a->n_rows += b->n_rows;
 	a->bytes += b->bytes;
+	add_batch(a, b->batches);
 	return 0;
 }
 
@@ -740,6 +758,9 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 		              it->n_upd, it->n_del, it->n_conf, it->n_res);
 		fs_buf_printf(&msg, "Device: %s\n", it->devices[0] ? it->devices
 		                                                   : "(server)");
+		fs_buf_printf(&msg, "Batch: %s\n", it->batches[0] ? it->batches
+		              : "(none: an organisation change, or written by a "
+		                "catch-up)");
 		fs_buf_printf(&msg, "Log: seq %lld..%lld (%lu entries, %zu files)\n",
 		              (long long)it->seq_lo, (long long)it->seq_hi,
 		              it->n_rows, it->nch);
@@ -754,6 +775,8 @@ static int write_item(fs_ledger *l, item *it, fs_err *e)
 		              it->device[0] ? it->device : "-");
 		fs_buf_printf(&msg, "Fieldsync-User: %s\n",
 		              it->device[0] ? it->user : "-");
+		fs_buf_printf(&msg, "Fieldsync-Batch: %s\n",
+		              it->batches[0] ? it->batches : "-");
 		fs_buf_printf(&msg, "Fieldsync-HLC: %llu..%llu\n",
 		              (unsigned long long)it->hlc_lo,
 		              (unsigned long long)it->hlc_hi);
@@ -1041,7 +1064,8 @@ int fs_ledger_catch_up(fs_ledger *l, int *written, fs_err *e)
 	return rc;
 }
 
-void fs_ledger_capture(fs_ledger *l, const char *device, const char *user)
+void fs_ledger_capture(fs_ledger *l, const char *device, const char *user,
+                       const char *batch)
 {
 	item *it = NULL;
 	int rc;
@@ -1065,6 +1089,10 @@ void fs_ledger_capture(fs_ledger *l, const char *device, const char *user)
 		}
 		if (!it)
 			return;
+		if (it->devices[0] && device && strstr(it->devices, device)) {
+			add_batch(it, batch);    /* the item with the pusher's rows */
+			batch = NULL;
+		}
 		l->captured = it->seq_hi;
 		pthread_mutex_lock(&l->lock);
 		if (l->qt)

@@ -70,10 +70,12 @@ int fs_ledger_catch_up(fs_ledger *l, int *written, fs_err *e);
 int fs_ledger_start(fs_ledger *l, fs_err *e);
 
 /* Queues the log rows above the last capture, as one commit by device
-** (user).  The caller holds the lock that serialises database writes.
+** (user) naming the pushed batch (its id).  The caller holds the lock
+** that serialises database writes.
 ** Blocks while the queue is over its memory cap (the writer is behind).
 ** A failure is logged and leaves the rows to the next catch-up. */
-void fs_ledger_capture(fs_ledger *l, const char *device, const char *user);
+void fs_ledger_capture(fs_ledger *l, const char *device, const char *user,
+                       const char *batch);
 
 /* Writes everything queued, then stops the writer thread. */
 void fs_ledger_stop(fs_ledger *l);

@@ -288,7 +288,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			pthread_mutex_lock(&c->srv->write_lock);
 			rc = fs_store__push(r, peer, batch, &rd, count, &out);
 			if (rc >= 0)
-				fs_ledger_capture(c->srv->ledger, peer->device, peer->user);
+				fs_ledger_capture(c->srv->ledger, peer->device, peer->user,
+				                  batch);
 			pthread_mutex_unlock(&c->srv->write_lock);
 			work_end(c->srv);
 			if (rc < 0) {

@@ -266,6 +266,15 @@ class LedgerTest(e2eutil.E2ECase):
         other = bob.add("customer", name="Ningbo Valves")   # not in cid's history
         bob.sync()
         self.stop()
+        # every rep's commit names its pushed batch (the client's batch id,
+        # REPLICA-FIRST-LAST), in the body and in a trailer
+        for who in ("alice", "bob"):
+            msgs = [m for _, a, m in self.commits() if a == who]
+            self.assertTrue(msgs)
+            for m in msgs:
+                b = re.search(r"(?m)^Fieldsync-Batch: (\S+-\d+-\d+)$", m)
+                self.assertTrue(b, m)
+                self.assertIn("Batch: %s\n" % b.group(1), m)
 
         hist = json.loads(self.admin("history", "customer", cid, "--json"))
         self.assertEqual([v["action"] for v in hist],
