@@ -65,6 +65,7 @@ typedef struct push_ctx {
 	fs_rules *rules;     /* ownership rules (policy.h) */
 	char *dept;          /* department of the entry being merged (logged) */
 	char *move_from;     /* a customer changing department: the old one */
+	int parent_deleted;  /* a creation under a deleted record */
 } push_ctx;
 
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
@@ -551,6 +552,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	free(x->dept);
 	free(x->move_from);
 	x->dept = x->move_from = NULL;
+	x->parent_deleted = 0;
 	if (en->op == 'R') {
 		if ((rc = conflict_dept(&dept, r, en->rid)) < 0)
 			return rc;
@@ -581,6 +583,13 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			return 0;
 		}
 		rc = fs_policy__link_dept(r, t, link, &dept, &root);
+		if (rc == 0 && !dept && link && t->scope_parent &&
+		    (rc = tomb_dept(&dept, r, t->scope_parent->name, link)) == 1) {
+			/* Its parent was deleted (its tombstone says where it
+			** was): the merge keeps the creation as a conflict. */
+			x->parent_deleted = 1;
+			rc = 0;
+		}
 		free(link);
 		link = NULL;
 		if (rc < 0)
@@ -806,6 +815,20 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 
 	if (!fs_uuid__valid(en->rid))
 		return reject(x, idx, "%s id '%s' is not a UUID", t->noun, en->rid);
+	if (x->parent_deleted) {
+		/* Made under a record another device deleted: delete wins, the
+		** creation is kept as a conflict, and the replica drops it. */
+		char *link = NULL;
+		rc = fs_policy__json_member(&link, en->val, t->scope_col->name,
+		                            &r->err);
+		if (rc == 1 && (rc = clock_get(&tomb, r, t->scope_parent->name, link,
+		                               "*")) == 0 && tomb.found)
+			rc = conflict_add(x, t->name, en->rid, "", "record deleted",
+			                  NULL, tomb.hlc, tomb.device, en->val,
+			                  (int64_t)en->hlc, dev);
+		free(link);
+		return rc < 0 ? rc : evict(x, t, en->rid);
+	}
 	if ((rc = clocks_get(&tomb, &rec, &field, r, t->name, en->rid,
 	                     NULL)) < 0)
 		return rc;
