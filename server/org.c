@@ -82,54 +82,51 @@ int fs_org__logged(fs_replica *r, const char *what)
 	return rc;
 }
 
+/* Runs one INSERT ... FROM json_each(?1) over the text of a ledger file;
+** *n receives the rows inserted. */
+static int insert_from(fs_replica *r, const char *sql, const char *json,
+                       const char *what, int *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, what);
+	fs_replica__finish(r, st);
+	if (rc == 0 && n)
+		*n = sqlite3_changes(r->db);
+	return rc;
+}
+
 int fs_org__restore(fs_replica *r, const char *depts, const char *users,
                     int *ndepts, int *nusers)
 {
 	int rc;
 
 	*ndepts = *nusers = 0;
-	if (depts) {
-		sqlite3_stmt *st = NULL;
-		/* In one statement: foreign keys are not enforced, so the order
-		** of parents and children does not matter. */
-		if (fs_replica__prepare(&st, r,
-		        "INSERT INTO fs_dept(code, name, parent, created_at) "
-		        "SELECT json_extract(value, '$.code'), json_extract(value, "
-		        "'$.name'), json_extract(value, '$.parent'), "
-		        "json_extract(value, '$.created_at') FROM json_each(?)") < 0)
-			return r->err.code;
-		sqlite3_bind_text(st, 1, depts, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "restoring the departments");
-		fs_replica__finish(r, st);
-		if (rc < 0)
-			return rc;
-		*ndepts = sqlite3_changes(r->db);
-	}
-	if (users) {
-		sqlite3_stmt *st = NULL;
-		if (fs_replica__prepare(&st, r,
-		        "INSERT INTO fs_user(name, role, region, created_at) "
-		        "SELECT json_extract(value, '$.name'), json_extract(value, "
-		        "'$.role'), (SELECT group_concat(s.value, ',') FROM "
-		        "json_each(json_extract(u.value, '$.scope')) s), "
-		        "json_extract(value, '$.created_at') FROM json_each(?) u") < 0)
-			return r->err.code;
-		sqlite3_bind_text(st, 1, users, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "restoring the users");
-		fs_replica__finish(r, st);
-		if (rc < 0)
-			return rc;
-		*nusers = sqlite3_changes(r->db);
-		if (fs_replica__prepare(&st, r,
-		        "INSERT INTO fs_user_scope(user, dept) "
-		        "SELECT json_extract(u.value, '$.name'), s.value FROM "
-		        "json_each(?) u, json_each(json_extract(u.value, '$.scope')) s") < 0)
-			return r->err.code;
-		sqlite3_bind_text(st, 1, users, -1, SQLITE_STATIC);
-		rc = fs_replica__step_done(r, st, "restoring the scopes");
-		fs_replica__finish(r, st);
-		if (rc < 0)
-			return rc;
-	}
+	/* In one statement each: foreign keys are not enforced, so the order
+	** of parents and children does not matter. */
+	if (depts && (rc = insert_from(r,
+	        "INSERT INTO fs_dept(code, name, parent, created_at) "
+	        "SELECT json_extract(value, '$.code'), json_extract(value, "
+	        "'$.name'), json_extract(value, '$.parent'), "
+	        "json_extract(value, '$.created_at') FROM json_each(?1)", depts,
+	        "restoring the departments", ndepts)) < 0)
+		return rc;
+	if (users && ((rc = insert_from(r,
+	        "INSERT INTO fs_user(name, role, region, created_at) "
+	        "SELECT json_extract(value, '$.name'), json_extract(value, "
+	        "'$.role'), (SELECT group_concat(s.value, ',') FROM "
+	        "json_each(json_extract(u.value, '$.scope')) s), "
+	        "json_extract(value, '$.created_at') FROM json_each(?1) u", users,
+	        "restoring the users", nusers)) < 0 ||
+	    (rc = insert_from(r,
+	        "INSERT INTO fs_user_scope(user, dept) "
+	        "SELECT json_extract(u.value, '$.name'), s.value FROM "
+	        "json_each(?1) u, json_each(json_extract(u.value, '$.scope')) s",
+	        users, "restoring the scopes", NULL)) < 0))
+		return rc;
 	return 0;
 }

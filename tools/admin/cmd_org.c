@@ -45,6 +45,20 @@ static int list_rows(fs_replica *r, sqlite3_stmt *st, int json, int json_col,
 	return 0;
 }
 
+static int dept_exists(fs_replica *r, const char *code)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "SELECT 1 FROM fs_dept WHERE code = ?") < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_ROW;
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 /* Replaces user's scope with the comma-separated departments of list
 ** ('*': the whole company).  Inside the caller's transaction. */
 static int scope_set(fs_replica *r, const char *user, const char *list)
@@ -72,18 +86,12 @@ static int scope_set(fs_replica *r, const char *user, const char *list)
 			goto done;
 		}
 		snprintf(code, sizeof(code), "%.*s", (int)len, p);
-		if (strcmp(code, "*")) {
-			if (fs_replica__prepare(&st, r,
-			        "SELECT 1 FROM fs_dept WHERE code = ?") < 0)
+		if (strcmp(code, "*") && (rc = dept_exists(r, code)) != 1) {
+			if (rc < 0)
 				goto sqlfail;
-			sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) != SQLITE_ROW) {
-				rc = fail("no department '%s' (add it first: fieldsync-admin "
-				          "dept add %s --name NAME)", code, code);
-				goto done;
-			}
-			fs_replica__finish(r, st);
-			st = NULL;
+			rc = fail("no department '%s' (add it first: fieldsync-admin "
+			          "dept add %s --name NAME)", code, code);
+			goto done;
 		}
 		if (fs_replica__prepare(&st, r,
 		        "INSERT OR IGNORE INTO fs_user_scope(user, dept) "
@@ -275,20 +283,6 @@ int admin_cmd_user(const char *dir, int argc, char **argv)
 }
 
 /* ---------------------------------------------------------- departments */
-
-static int dept_exists(fs_replica *r, const char *code)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, r,
-	        "SELECT 1 FROM fs_dept WHERE code = ?") < 0)
-		return -1;
-	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_ROW;
-	fs_replica__finish(r, st);
-	return rc;
-}
 
 /* Whether making parent the parent of code would close a cycle. */
 static int makes_cycle(fs_replica *r, const char *code, const char *parent)

@@ -257,7 +257,7 @@ static int cmd_device(const char *dir, int argc, char **argv)
 		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_ROW) {
 			rc = fail("no user %s (add it first: fieldsync-admin user add "
-			          "%s --role rep)", user, user);
+			          "%s --role rep --region CODE)", user, user);
 			goto done;
 		}
 		fs_replica__finish(r, st);
