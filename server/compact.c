@@ -131,6 +131,20 @@ int fs_compact(fs_replica *r, const fs_compact_options *o,
 			snprintf(out->limit, sizeof(out->limit), "%s", dwhy);
 		}
 	}
+	/* A regional server keeps what head office does not have yet, even
+	** with --force: it is nowhere else (docs/tiers.md). */
+	if ((rc = query_int(&t, r, "SELECT coalesce(min(l.seq), ?1) FROM "
+	                    "fs_upstream u JOIN fs_log l ON l.seq > u.pushed "
+	                    "WHERE l.via IS NULL AND l.tbl <> 'fs_org' AND "
+	                    "l.op IN ('I', 'U', 'D', 'C', 'R')", INT64_MAX,
+	                    0)) < 0)
+		goto fail;
+	if (t < h) {
+		h = t;
+		snprintf(out->limit, sizeof(out->limit), "head office does not "
+		         "have this server's changes from %lld on yet",
+		         (long long)t);
+	}
 	if (o->ledger_mark >= 0 && o->ledger_mark + 1 < h) {
 		h = o->ledger_mark + 1;
 		snprintf(out->limit, sizeof(out->limit), "the ledger holds the log "

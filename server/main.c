@@ -31,10 +31,12 @@
 
 #include "../client/replica_int.h"
 #include "ledger.h"
+#include "org.h"
 #include "pki.h"
 #include "conf.h"
 #include "store.h"
 #include "tls.h"
+#include "upstream.h"
 #include "wire.h"
 
 static const char usage_text[] =
@@ -56,6 +58,17 @@ static const char usage_text[] =
 "                            that the next start with the ledger fills in)\n"
 "  --ledger-delay MS         test hook: the ledger writer waits MS ms before\n"
 "                            each commit (a window to kill the server in)\n"
+
+"A regional server (docs/tiers.md) also syncs with head office:\n"
+"  --upstream HOST:PORT      head office's server\n"
+"  --enroll DIR2             the relay device made there by `fieldsync-admin\n"
+"                            device enroll USER --relay --out DIR2`\n"
+"  --sync-every MINUTES      sync every MINUTES minutes\n"
+"  --sync-at HH:MM           sync once a day at HH:MM (local time)\n"
+"                            Without either: continuously (a second after\n"
+"                            local changes, and every 30 s).  In every mode it\n"
+"                            syncs at start, and SIGUSR1 makes it sync now.\n"
+"                            `fieldsync-admin upstream status` shows the link.\n"
 "  --help, --version\n"
 "\n"
 "The ledger DIR/ledger.git must exist (fieldsync-admin init makes it); a\n"
@@ -65,6 +78,16 @@ static const char usage_text[] =
 /* Set from the signal handler; everything else reads it. */
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe[2] = { -1, -1 };
+static fs_upstream *upstream_for_signal;   /* SIGUSR1: sync now */
+
+static void on_usr1(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	fs_upstream_kick(upstream_for_signal);
+	errno = saved;
+}
 
 static void on_signal(int sig)
 {
@@ -95,6 +118,7 @@ typedef struct server {
 	int idle_ms;
 	unsigned long next_id;
 	fs_ledger *ledger;   /* NULL with --no-ledger */
+	fs_upstream *upstream;   /* a regional server's link, or NULL */
 } server;
 
 typedef struct conn {
@@ -299,6 +323,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				break;
 			}
 			pushed += count;
+			if (count)
+				fs_upstream_changed(c->srv->upstream);
 			if ((rc = fs_wire__send(&s, FS_MSG_ACK, &out, 1, &e)) < 0) {
 				logf_(c->id, "closing: sending ACK: %s", e.msg);
 				break;
@@ -345,6 +371,30 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				logf_(c->id, "closing: sending changes: %s", e.msg);
 				break;
 			}
+			continue;
+		}
+		if (type == FS_MSG_DEPTS) {
+			/* A regional server copies the department tree. */
+			char *depts = NULL, *users = NULL;
+			if (!peer->relay) {
+				logf_(c->id, "closing: DEPTS from a device that is not a "
+				      "regional server");
+				send_error(&s, FS_EAUTH, "only a regional server (a relay "
+				           "device) may ask for the departments");
+				break;
+			}
+			if (fs_org__json(&depts, &users, r) < 0) {
+				logf_(c->id, "closing: reading departments: %s",
+				      fs_replica_errmsg(r));
+				send_error(&s, FS_ERROR, fs_replica_errmsg(r));
+				break;
+			}
+			fs_buf_clear(&out);
+			fs_wr__str(&out, depts);
+			free(depts);
+			free(users);
+			if ((rc = fs_wire__send(&s, FS_MSG_DEPTS, &out, 1, &e)) < 0)
+				break;
 			continue;
 		}
 		if (type == FS_MSG_BYE) {
@@ -423,6 +473,11 @@ done:
 	pthread_mutex_unlock(&srv->count_lock);
 	free(c);
 	return NULL;
+}
+
+static void upstream_log(const char *line)
+{
+	logf_(0, "%s", line);
 }
 
 static void ledger_log(void *payload, const char *msg)
@@ -540,6 +595,8 @@ int main(int argc, char **argv)
 {
 	server srv;
 	const char *dir = NULL, *listen_arg = NULL;
+	const char *up_server = NULL, *up_enroll = NULL;
+	int every_min = 0, at_min = -1;
 	char listen[300] = "127.0.0.1:7443", host[256], port[16];
 	char *ca = NULL, *cert = NULL, *key = NULL, path[1200];
 	fs_replica *r = NULL;
@@ -572,6 +629,18 @@ int main(int argc, char **argv)
 			dir = v;
 		} else if (!strcmp(a, "--listen")) {
 			listen_arg = v;
+		} else if (!strcmp(a, "--upstream")) {
+			up_server = v;
+		} else if (!strcmp(a, "--enroll")) {
+			up_enroll = v;
+		} else if (!strcmp(a, "--sync-every")) {
+			if (parse_ms(v, &every_min) < 0 || every_min < 1)
+				return fprintf(stderr, "fieldsyncd: bad --sync-every '%s' "
+				               "(minutes, at least 1)\n", v), 2;
+		} else if (!strcmp(a, "--sync-at")) {
+			if ((at_min = fs_upstream_parse_at(v)) < 0)
+				return fprintf(stderr, "fieldsyncd: bad --sync-at '%s' "
+				               "(HH:MM, 00:00 to 23:59)\n", v), 2;
 		} else if (!strcmp(a, "--handshake-timeout")) {
 			if (parse_ms(v, &srv.handshake_ms) < 0)
 				return fprintf(stderr, "fieldsyncd: bad --handshake-timeout "
@@ -597,6 +666,20 @@ int main(int argc, char **argv)
 	}
 	if (!dir) {
 		fprintf(stderr, "fieldsyncd: --dir DIR is required (see --help)\n");
+		return 2;
+	}
+	if (!up_server != !up_enroll) {
+		fprintf(stderr, "fieldsyncd: --upstream and --enroll go together "
+		        "(see --help)\n");
+		return 2;
+	}
+	if (!up_server && (every_min || at_min >= 0)) {
+		fprintf(stderr, "fieldsyncd: --sync-every and --sync-at need "
+		        "--upstream\n");
+		return 2;
+	}
+	if (every_min && at_min >= 0) {
+		fprintf(stderr, "fieldsyncd: --sync-every or --sync-at, not both\n");
 		return 2;
 	}
 	snprintf(srv.dir, sizeof(srv.dir), "%s", dir);
@@ -663,6 +746,24 @@ int main(int argc, char **argv)
 		srv.work_max = srv.work_max < 2 ? 2 : 32;
 	pthread_mutex_init(&srv.count_lock, NULL);
 	pthread_cond_init(&srv.count_cond, NULL);
+	if (up_server) {
+		fs_upstream_conf uc;
+		memset(&uc, 0, sizeof(uc));
+		uc.server = up_server;
+		uc.enroll_dir = up_enroll;
+		uc.db_path = srv.db_path;
+		uc.every_min = every_min;
+		uc.at_min = at_min;
+		uc.timeout_ms = 30000;
+		uc.write_lock = &srv.write_lock;
+		uc.ledger = srv.ledger;
+		uc.log = upstream_log;
+		if (fs_upstream_start(&srv.upstream, &uc, &e) < 0)
+			goto fail;
+		upstream_for_signal = srv.upstream;
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 	printf("listening on %s:%d\n", host, bound);
 	fflush(stdout);
 	while (!stop_requested) {
@@ -731,6 +832,10 @@ int main(int argc, char **argv)
 			break;
 	}
 	pthread_mutex_unlock(&srv.count_lock);
+	signal(SIGUSR1, SIG_IGN);
+	upstream_for_signal = NULL;
+	fs_upstream_stop(srv.upstream);
+	srv.upstream = NULL;
 	if (srv.ledger) {
 		int n = 0;
 		/* Everything captured, then anything not captured, with no
@@ -748,6 +853,11 @@ int main(int argc, char **argv)
 fail:
 	fprintf(stderr, "fieldsyncd: %s\n", e.msg);
 done:
+	if (srv.upstream) {
+		signal(SIGUSR1, SIG_IGN);
+		upstream_for_signal = NULL;
+		fs_upstream_stop(srv.upstream);
+	}
 	if (lfd >= 0)
 		close(lfd);
 	fs_replica_close(r);

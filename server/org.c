@@ -130,3 +130,64 @@ int fs_org__restore(fs_replica *r, const char *depts, const char *users,
 		return rc;
 	return 0;
 }
+
+int fs_org__depts_mirror(fs_replica *r, const char *depts, int *changed)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, moved = 0;
+
+	*changed = 0;
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE",
+	                           "copying the departments")) < 0)
+		return rc;
+	/* Departments that exist here under another parent. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT count(*) FROM json_each(?1) j JOIN fs_dept d ON "
+	        "d.code = j.value->>'code' WHERE d.parent IS NOT "
+	        "j.value->>'parent'") < 0) {
+		rc = r->err.code;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, depts, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = fs_err__sqlite(&r->err, r->db, rc, "reading the departments");
+		goto done;
+	}
+	moved = sqlite3_column_int(st, 0);
+	fs_replica__finish(r, st);
+	st = NULL;
+	/* One statement: foreign keys are checked at its end, so parents
+	** and children may come in any order. */
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_dept(code, name, parent, created_at) "
+	        "SELECT value->>'code', value->>'name', value->>'parent', "
+	        "coalesce(value->>'created_at', strftime('%Y-%m-%dT%H:%M:%SZ', "
+	        "'now')) FROM json_each(?1) WHERE json_type(value) = 'object' "
+	        "ON CONFLICT(code) DO UPDATE SET name = excluded.name, "
+	        "parent = excluded.parent WHERE name IS NOT excluded.name OR "
+	        "parent IS NOT excluded.parent") < 0) {
+		rc = r->err.code;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, depts, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "copying the departments");
+	fs_replica__finish(r, st);
+	st = NULL;
+	if (rc < 0)
+		goto done;
+	*changed = sqlite3_changes(r->db);
+	if (moved && (rc = fs_replica__exec(r, "UPDATE fs_device SET rescope = 1",
+	                                    "marking devices to bootstrap")) < 0)
+		goto done;
+	if (*changed)
+		rc = fs_org__logged(r, "departments copied from head office");
+done:
+	fs_replica__finish(r, st);
+	if (rc < 0) {
+		fs_err keep = r->err;
+		fs_replica__exec(r, "ROLLBACK", "copying the departments");
+		r->err = keep;
+		return rc;
+	}
+	return fs_replica__exec(r, "COMMIT", "copying the departments");
+}

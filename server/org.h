@@ -29,4 +29,11 @@ int fs_org__logged(fs_replica *r, const char *what);
 int fs_org__restore(fs_replica *r, const char *depts, const char *users,
                     int *ndepts, int *nusers);
 
+/* At a regional server: makes fs_dept hold head office's departments
+** (depts: the JSON array fs_org__json writes), in one transaction.
+** Local departments head office does not know are kept.  *changed: how
+** many were added or changed; when a parent changed, every device
+** bootstraps again (their scopes' subtrees may have changed). */
+int fs_org__depts_mirror(fs_replica *r, const char *depts, int *changed);
+
 #endif

@@ -65,7 +65,17 @@ typedef struct push_ctx {
 	fs_rules *rules;     /* ownership rules (policy.h) */
 	char *dept;          /* department of the entry being merged (logged) */
 	char *move_from;     /* a customer changing department: the old one */
+	char origin_seen[64];  /* the last device origin_note() recorded */
 	int parent_deleted;  /* a creation under a deleted record */
+	int force;           /* upstream: head office's value, whatever its
+	                     ** version (it refused ours) */
+	/* The entry's origin: the pushing device and its user, or, from a
+	** regional server (relay) or from head office (upstream), the
+	** device and author the entry carries. */
+	const char *dev;
+	const char *author;
+	const char *via;     /* logged: the relay's device id, '^' upstream */
+	int64_t up;          /* logged: the upstream cursor (regional), or -1 */
 } push_ctx;
 
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
@@ -77,7 +87,7 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	memset(out, 0, sizeof(*out));
 	if (fs_replica__prepare(&st, r,
 	        "SELECT d.user, u.role, coalesce(u.region, ''), d.serial, "
-	        "d.revoked_at, d.rescope FROM fs_device d "
+	        "d.revoked_at, d.rescope, d.relay FROM fs_device d "
 	        "JOIN fs_user u ON u.name = d.user "
 	        "WHERE d.id = ?") < 0)
 		return r->err.code;
@@ -109,6 +119,7 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	snprintf(out->region, sizeof(out->region), "%s",
 	         (const char *)sqlite3_column_text(st, 2));
 	out->rescope = sqlite3_column_int(st, 5);
+	out->relay = sqlite3_column_int(st, 6);
 	fs_replica__finish(r, st);
 	return fs_policy__load_scope(r, out->user, &out->all);
 }
@@ -203,18 +214,19 @@ static int clock_put(fs_replica *r, const char *tbl, const char *rid,
 }
 
 /* Appends to fs_log; *seq receives the new position. */
-static int log_add(int64_t *seq, fs_replica *r, const char *tbl,
+static int log_add(int64_t *seq, push_ctx *x, const char *tbl,
                    const char *rid, char op, const char *col,
                    const char *val, int64_t hlc, const char *device,
                    const char *author, const char *scope)
 {
+	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
 	char ops[2] = { op, 0 };
 	int rc;
 
 	if (fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
-	        "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
+	        "scope, via, up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
@@ -228,6 +240,10 @@ static int log_add(int64_t *seq, fs_replica *r, const char *tbl,
 	sqlite3_bind_text(st, 8, author, -1, SQLITE_STATIC);
 	if (scope)
 		sqlite3_bind_text(st, 9, scope, -1, SQLITE_STATIC);
+	if (x->via)
+		sqlite3_bind_text(st, 10, x->via, -1, SQLITE_STATIC);
+	if (x->up >= 0)
+		sqlite3_bind_int64(st, 11, x->up);
 	rc = fs_replica__step_done(r, st, "writing the change log");
 	fs_replica__finish(r, st);
 	*seq = sqlite3_last_insert_rowid(r->db);
@@ -240,8 +256,10 @@ static const char *author_of(fs_replica *r, const char *device, char *buf,
 	sqlite3_stmt *st = NULL;
 
 	snprintf(buf, size, "%s", device);
+	/* A device of this server, or one of another tier's (fs_origin). */
 	if (fs_replica__prepare(&st, r,
-	        "SELECT user FROM fs_device WHERE id = ?") == 0) {
+	        "SELECT user FROM fs_device WHERE id = ?1 UNION ALL "
+	        "SELECT author FROM fs_origin WHERE device = ?1 LIMIT 1") == 0) {
 		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			snprintf(buf, size, "%s",
@@ -266,12 +284,41 @@ static const char *author_of(fs_replica *r, const char *device, char *buf,
 	"'resolved_at', resolved_at, 'resolved_by', resolved_by, " \
 	"'resolution', resolution"
 
+static const char *or_empty_object(const char *s)
+{
+	return s ? s : "{}";
+}
+
 /* Version order: hlc, then device id bytes.  Returns <0, 0, >0. */
 static int vcmp(int64_t h1, const char *d1, int64_t h2, const char *d2)
 {
 	if (h1 != h2)
 		return h1 < h2 ? -1 : 1;
 	return strcmp(d1, d2);
+}
+
+/* Announces conflict id in the log: the entry carries the whole conflict
+** as JSON.  via: as log_add's (NULL: every replica and tier hears of it). */
+static int conflict_announce(push_ctx *x, int64_t id, const char *via)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
+	        "scope, via, up) SELECT tbl, CAST(id AS TEXT), 'C', col, "
+	        "json_object(" CONFLICT_FIELDS "), max(winner_hlc, loser_hlc), "
+	        "'', '', scope, ?2, ?3 FROM fs_conflict WHERE id = ?1") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, id);
+	if (via)
+		sqlite3_bind_text(st, 2, via, -1, SQLITE_STATIC);
+	if (x->up >= 0)
+		sqlite3_bind_int64(st, 3, x->up);
+	rc = fs_replica__step_done(r, st, "announcing a conflict");
+	fs_replica__finish(r, st);
+	return rc;
 }
 
 /* Records a conflict once and announces it in the log. */
@@ -319,17 +366,10 @@ static int conflict_add(push_ctx *x, const char *tbl, const char *rid,
 		return 0;   /* already recorded: a replayed batch */
 	id = sqlite3_last_insert_rowid(r->db);
 	x->conflicts++;
-	/* Announce it: the log entry carries the whole conflict as JSON. */
-	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
-	        "scope) SELECT tbl, CAST(id AS TEXT), 'C', col, json_object("
-	        CONFLICT_FIELDS "), max(winner_hlc, loser_hlc), '', '', scope "
-	        "FROM fs_conflict WHERE id = ?") < 0)
-		return r->err.code;
-	sqlite3_bind_int64(st, 1, id);
-	rc = fs_replica__step_done(r, st, "announcing a conflict");
-	fs_replica__finish(r, st);
-	return rc;
+	/* Announce it.  A conflict found here is news to the relay whose
+	** entry met it; one found merging head office's changes, head office
+	** finds too (or it refused our change): it is not sent up. */
+	return conflict_announce(x, id, x->p->upstream ? "^" : NULL);
 }
 
 static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
@@ -445,10 +485,10 @@ static int log_move(push_ctx *x, const char *rid, int64_t seq, int64_t hlc)
 	int rc;
 
 	(void)seq;
-	if ((rc = log_add(&mseq, r, "customer", rid, 'X', x->dept, NULL, hlc,
-	                  "", x->p->user, x->move_from)) < 0 ||
-	    (rc = log_add(&mseq, r, "customer", rid, 'M', x->move_from, NULL, hlc,
-	                  "", x->p->user, x->dept)) < 0)
+	if ((rc = log_add(&mseq, x, "customer", rid, 'X', x->dept, NULL, hlc,
+	                  "", x->author, x->move_from)) < 0 ||
+	    (rc = log_add(&mseq, x, "customer", rid, 'M', x->move_from, NULL, hlc,
+	                  "", x->author, x->dept)) < 0)
 		return rc;
 	if (fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_move(seq, customer, from_scope, to_scope) "
@@ -715,7 +755,7 @@ static int is_replay(push_ctx *x, const char *tbl, const char *rid,
 	sqlite3_bind_int64(st, 1, base);
 	sqlite3_bind_int64(st, 2, upto);
 	sqlite3_bind_int64(st, 3, hlc);
-	sqlite3_bind_text(st, 4, x->p->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, x->dev, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, tbl, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, rid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, col, -1, SQLITE_STATIC);
@@ -728,13 +768,49 @@ static int is_replay(push_ctx *x, const char *tbl, const char *rid,
 	return found;
 }
 
+/* Whether the version logged at seq came through the pushing relay
+** (a regional server): it judged that version against the entry it is
+** pushing now, which it logged later (0/1, <0 on failure). */
+static int via_self(push_ctx *x, int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!x->p->relay)
+		return 0;
+	if (fs_replica__prepare(&st, x->r,
+	        "SELECT 1 FROM fs_log WHERE seq = ? AND via = ?") < 0)
+		return x->r->err.code;
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, x->p->device, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	fs_replica__finish(x->r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&x->r->err, x->r->db, rc, "reading the log");
+	return 0;
+}
+
+/* Whether version (hlc of device dev, logged at seq) was written without
+** the author of an entry with this base having seen it (0/1, <0). */
+static int unseen(push_ctx *x, int64_t seq, const char *dev, int64_t base)
+{
+	int rc;
+
+	if (seq <= base || !strcmp(dev, x->dev))
+		return 0;
+	rc = via_self(x, seq);
+	return rc < 0 ? rc : !rc;
+}
+
 /* One field version arriving: the heart of the merge. */
 static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
                        const char *rid, const fs_column *c, const char *val,
                        int64_t hlc, int64_t base)
 {
 	fs_replica *r = x->r;
-	const char *dev = x->p->device;
+	const char *dev = x->dev;
 	clockv cur, tomb, rec;
 	char *old = NULL;
 	int64_t seq;
@@ -759,7 +835,12 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	cmp = vcmp(hlc, dev, cur.hlc, cur.device);
 	if (cmp == 0)
 		return 0;   /* the same change again */
-	concurrent = cur.seq > base && strcmp(cur.device, dev) != 0;
+	if ((concurrent = unseen(x, cur.seq, cur.device, base)) < 0)
+		return concurrent;
+	if (x->force && cmp < 0) {
+		cmp = 1;
+		concurrent = 0;
+	}
 	if (cmp < 0 && concurrent &&
 	    (rc = is_replay(x, t->name, rid, c->name, hlc, base, cur.seq)) != 0)
 		return rc < 0 ? rc : correct(x, t, rid, c->name);
@@ -775,8 +856,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
 		}
-		if ((rc = log_add(&seq, r, t->name, rid, 'U', c->name, val, hlc,
-		                  dev, x->p->user, x->dept)) < 0 ||
+		if ((rc = log_add(&seq, x, t->name, rid, 'U', c->name, val, hlc,
+		                  dev, x->author, x->dept)) < 0 ||
 		    (rc = clock_put(r, t->name, rid, c->name, hlc, dev, seq)) < 0) {
 			free(old);
 			return rc;
@@ -803,11 +884,16 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	return rc;
 }
 
+static int field_clocks_put(push_ctx *x, const fs_table *t, const char *rid,
+                            const char *clocks, int64_t seq);
+static int merge_versioned(push_ctx *x, uint64_t idx, const fs_table *t,
+                           const fs_entry *en);
+
 static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
                         const fs_entry *en)
 {
 	fs_replica *r = x->r;
-	const char *dev = x->p->device;
+	const char *dev = x->dev;
 	clockv rec, tomb, field;
 	sqlite3_stmt *each = NULL;
 	int64_t seq;
@@ -844,12 +930,18 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
 		}
-		if ((rc = log_add(&seq, r, t->name, en->rid, 'I', NULL, en->val,
-		                  (int64_t)en->hlc, dev, x->p->user, x->dept)) < 0)
+		if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
+		                  (int64_t)en->hlc, dev, x->author, x->dept)) < 0)
 			return rc;
 		x->applied++;
-		return clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev, seq);
+		if ((rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
+		                    seq)) < 0)
+			return rc;
+		return en->col && x->p->upstream
+		       ? field_clocks_put(x, t, en->rid, en->col, seq) : 0;
 	}
+	if (en->col && x->p->upstream)
+		return merge_versioned(x, idx, t, en);
 	if (rec.hlc == (int64_t)en->hlc && !strcmp(rec.device, dev))
 		return 0;   /* the same creation again */
 	/* The id exists already (a creation seen twice through another path):
@@ -894,7 +986,7 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
                       int64_t hlc, int64_t base, const char *log_dev)
 {
 	fs_replica *r = x->r;
-	const char *dev = x->p->device;
+	const char *dev = x->dev;
 	sqlite3_stmt *st = NULL;
 	clockv tomb, rec;
 	char **kids = NULL;
@@ -908,7 +1000,9 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
 		return 0;
 	if ((rc = clock_get(&rec, r, t->name, rid, "")) < 0)
 		return rc;
-	if (rec.found && rec.seq > base && strcmp(rec.device, dev)) {
+	if (rec.found && (rc = unseen(x, rec.seq, rec.device, base)) < 0)
+		return rc;
+	if (rec.found && rc) {
 		char *old = NULL;
 		if ((rc = fs_replica__field_json(&old, r, t, rid, NULL)) < 0)
 			return rc;
@@ -920,13 +1014,17 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
 	}
 	/* Edits the deleting device had not seen are overridden: keep them. */
 	if (fs_replica__prepare(&st, r,
-	        "SELECT col, hlc, device FROM fs_clock WHERE tbl = ? AND rid = ? "
-	        "AND col NOT IN ('', '*') AND seq > ? AND device <> ?") < 0)
+	        "SELECT col, hlc, device FROM fs_clock k WHERE tbl = ? AND rid = ? "
+	        "AND col NOT IN ('', '*') AND seq > ? AND device <> ? AND NOT "
+	        "EXISTS (SELECT 1 FROM fs_log l WHERE l.seq = k.seq AND "
+	        "l.via = ?5)") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, base);
 	sqlite3_bind_text(st, 4, dev, -1, SQLITE_STATIC);
+	if (x->p->relay)   /* what came through the relay, it has judged */
+		sqlite3_bind_text(st, 5, x->p->device, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char col[128], ldev[64], *old = NULL;
 		int64_t lhlc = sqlite3_column_int64(st, 1);
@@ -996,8 +1094,8 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
 	if (rc < 0)
 		return rc;
 	if ((rc = fs_replica__apply_delete(r, t, rid)) < 0 ||
-	    (rc = log_add(&seq, r, t->name, rid, 'D', NULL, NULL, hlc, log_dev,
-	                  x->p->user, x->dept)) < 0)
+	    (rc = log_add(&seq, x, t->name, rid, 'D', NULL, NULL, hlc, log_dev,
+	                  x->author, x->dept)) < 0)
 		return rc;
 	x->applied++;
 	return clock_put(r, t->name, rid, "*", hlc, log_dev, seq);
@@ -1006,7 +1104,7 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
 static int merge_delete(push_ctx *x, const fs_table *t, const fs_entry *en)
 {
 	return delete_one(x, t, en->rid, (int64_t)en->hlc, (int64_t)en->seq,
-	                  x->p->device);
+	                  x->dev);
 }
 
 static int merge_resolve(push_ctx *x, const fs_entry *en)
@@ -1025,7 +1123,7 @@ static int merge_resolve(push_ctx *x, const fs_entry *en)
 	        "resolution = ? WHERE id = ? AND resolved_at IS NULL") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, when, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, x->p->user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, x->author, -1, SQLITE_STATIC);
 	if (en->val)
 		sqlite3_bind_text(st, 3, en->val, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, en->rid, -1, SQLITE_STATIC);
@@ -1034,15 +1132,332 @@ static int merge_resolve(push_ctx *x, const fs_entry *en)
 	if (rc < 0 || sqlite3_changes(r->db) == 0)
 		return rc;
 	x->applied++;
-	return log_add(&seq, r, "fs_conflict", en->rid, 'R', NULL, en->val,
-	               (int64_t)en->hlc, x->p->device, x->p->user, x->dept);
+	return log_add(&seq, x, "fs_conflict", en->rid, 'R', NULL, en->val,
+	               (int64_t)en->hlc, x->dev, x->author, x->dept);
+}
+
+/* ------------------------------------------------ entries of other tiers
+** A regional server's pushes (relay) and head office's changes applied at
+** a regional server (upstream) carry their own device, author and clock
+** (docs/tiers.md). */
+
+/* Remembers the author of another tier's device, for its conflicts. */
+static int origin_note(push_ctx *x)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!*x->dev || !*x->author || !strcmp(x->dev, x->origin_seen))
+		return 0;
+	if (fs_replica__prepare(&st, x->r,
+	        "INSERT INTO fs_origin(device, author) VALUES (?, ?) "
+	        "ON CONFLICT(device) DO UPDATE SET author = excluded.author "
+	        "WHERE author <> excluded.author") < 0)
+		return x->r->err.code;
+	sqlite3_bind_text(st, 1, x->dev, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, x->author, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(x->r, st, "recording an author");
+	fs_replica__finish(x->r, st);
+	snprintf(x->origin_seen, sizeof(x->origin_seen), "%s", x->dev);
+	return rc;
+}
+
+/* Field versions of a record from head office's snapshot: clocks is a
+** JSON object {field: [hlc, device]} (docs/protocol.md, "Between
+** servers"), all logged at seq. */
+static int field_clocks_put(push_ctx *x, const fs_table *t, const char *rid,
+                            const char *clocks, int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, x->r,
+	        "INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, seq) "
+	        "SELECT ?1, ?2, key, json_extract(value, '$[0]'), "
+	        "coalesce(json_extract(value, '$[1]'), ''), ?3 FROM json_each(?4) "
+	        "WHERE json_valid(?4) AND json_type(?4) = 'object' AND "
+	        "key NOT IN ('', '*') AND json_type(value, '$[0]') = 'integer'") < 0)
+		return x->r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_text(st, 4, clocks, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(x->r, st, "writing field clocks");
+	fs_replica__finish(x->r, st);
+	return rc;
+}
+
+/* A snapshot record (with its field clocks) this server holds already:
+** merged field by field, each at its own version. */
+static int merge_versioned(push_ctx *x, uint64_t idx, const fs_table *t,
+                           const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *each = NULL;
+	const char *keep = x->dev;
+	int rc;
+
+	if (fs_replica__prepare(&each, r,
+	        "SELECT e.key, json_quote(e.value), "
+	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[0]'), ?3), "
+	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[1]'), ?4) "
+	        "FROM json_each(?1) e WHERE json_type(?1) = 'object'") < 0)
+		return r->err.code;
+	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(each, 2, or_empty_object(en->col), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(each, 3, (int64_t)en->hlc);
+	sqlite3_bind_text(each, 4, x->dev, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
+		const fs_column *c = fs_schema__column(t,
+		        (const char *)sqlite3_column_text(each, 0));
+		char *v, *d;
+		if (!c)
+			continue;
+		v = strdup((const char *)sqlite3_column_text(each, 1));
+		d = strdup((const char *)sqlite3_column_text(each, 3));
+		if (!v || !d) {
+			free(v);
+			free(d);
+			fs_replica__finish(r, each);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+		x->dev = d;
+		rc = merge_field(x, idx, t, en->rid, c, v,
+		                 sqlite3_column_int64(each, 2), (int64_t)en->seq);
+		x->dev = keep;
+		free(v);
+		free(d);
+		if (rc < 0) {
+			fs_replica__finish(r, each);
+			return rc;
+		}
+	}
+	fs_replica__finish(r, each);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "merging a record");
+	return 0;
+}
+
+/* The local id of the conflict with natural key key (a JSON array
+** [table, record, field, loser_hlc, loser_device]): 1 found, 0 not. */
+static int conflict_by_key(char *id, size_t size, fs_replica *r,
+                           const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "SELECT id FROM fs_conflict WHERE json_valid(?1) AND "
+	        "tbl = json_extract(?1, '$[0]') AND rid = json_extract(?1, '$[1]') "
+	        "AND col = json_extract(?1, '$[2]') AND "
+	        "loser_hlc = json_extract(?1, '$[3]') AND "
+	        "loser_device = json_extract(?1, '$[4]')") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(id, size, "%lld", (long long)sqlite3_column_int64(st, 0));
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "looking up a conflict");
+	return 0;
+}
+
+/* A conflict recorded on another tier (its C entry's JSON): recorded
+** here once, under its natural key, in the department of its record. */
+static int conflict_import(push_ctx *x, uint64_t idx, const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	char *tbl = NULL, *rid = NULL, *dept = NULL, id[32];
+	const fs_table *t;
+	int rc, in;
+
+	free(x->dept);
+	x->dept = NULL;
+	if ((rc = fs_policy__json_member(&tbl, en->val, "table", &r->err)) < 0 ||
+	    (rc = fs_policy__json_member(&rid, en->val, "record", &r->err)) < 0 ||
+	    !tbl || !rid || !(t = fs_schema__table(&r->schema, tbl))) {
+		fs_err__clear(&r->err);
+		rc = reject(x, idx, "a conflict entry without a known table and "
+		            "record");
+		goto done;
+	}
+	if ((rc = fs_policy__record_dept(r, t, rid, &dept, NULL)) == 0)
+		rc = tomb_dept(&dept, r, t->name, rid);
+	if (rc < 0)
+		goto done;
+	if ((rc = in = fs_policy__in_scope(r, x->p->all, dept)) < 0)
+		goto done;
+	if (!in) {
+		rc = reject(x, idx, "a conflict on %s %s is outside your scope",
+		            t->noun, rid);
+		goto done;
+	}
+	if (fs_replica__prepare(&st, r,
+	        "INSERT OR IGNORE INTO fs_conflict(tbl, rid, col, reason, "
+	        "winner_value, winner_hlc, winner_device, winner_author, "
+	        "loser_value, loser_hlc, loser_device, loser_author, created_at, "
+	        "scope) SELECT j->>'table', j->>'record', coalesce(j->>'field', ''), "
+	        "coalesce(j->>'reason', 'concurrent edit'), j->>'winner_value', "
+	        "coalesce(j->>'winner_hlc', 0), coalesce(j->>'winner_device', ''), "
+	        "coalesce(j->>'winner_author', ''), j->>'loser_value', "
+	        "coalesce(j->>'loser_hlc', 0), coalesce(j->>'loser_device', ''), "
+	        "coalesce(j->>'loser_author', ''), coalesce(j->>'created_at', ?3), "
+	        "?2 FROM (SELECT json(?1) AS j)") < 0) {
+		rc = r->err.code;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, en->val, -1, SQLITE_STATIC);
+	if (dept)
+		sqlite3_bind_text(st, 2, dept, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, x->now, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "recording a conflict");
+	fs_replica__finish(r, st);
+	st = NULL;
+	if (rc < 0)
+		goto done;
+	x->dept = dept;
+	dept = NULL;
+	if (sqlite3_changes(r->db) > 0) {
+		x->conflicts++;
+		if ((rc = conflict_announce(x, sqlite3_last_insert_rowid(r->db),
+		                            x->via)) < 0)
+			goto done;
+	}
+	/* A snapshot's conflict may come resolved. */
+	if (!strstr(en->val, "\"resolved_at\":\"")) {
+		rc = 0;
+		goto done;
+	}
+	{
+		char *key = NULL;
+		if ((rc = text_row(&key, r, "SELECT json_array(j->>'table', "
+		        "j->>'record', coalesce(j->>'field', ''), j->>'loser_hlc', "
+		        "j->>'loser_device') FROM (SELECT json(?1) AS j)", en->val,
+		        NULL, "reading a conflict")) < 0)
+			goto done;
+		rc = key ? conflict_by_key(id, sizeof(id), r, key) : 0;
+		free(key);
+	}
+	if (rc <= 0)
+		goto done;
+	if (fs_replica__prepare(&st, r,
+	        "UPDATE fs_conflict SET resolved_at = j->>'resolved_at', "
+	        "resolved_by = j->>'resolved_by', resolution = j->>'resolution' "
+	        "FROM (SELECT json(?1) AS j) WHERE id = ?2 AND "
+	        "fs_conflict.resolved_at IS NULL") < 0) {
+		rc = r->err.code;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, en->val, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "resolving a conflict");
+	fs_replica__finish(r, st);
+	st = NULL;
+	if (rc == 0 && sqlite3_changes(r->db) > 0) {
+		char *val = NULL;
+		int64_t seq;
+		if ((rc = text_row(&val, r, "SELECT resolution FROM fs_conflict "
+		                   "WHERE id = ?1", id, NULL,
+		                   "reading a resolution")) >= 0)
+			rc = log_add(&seq, x, "fs_conflict", id, 'R', NULL, val,
+			             (int64_t)en->hlc, "", "", x->dept);
+		free(val);
+	}
+done:
+	fs_replica__finish(r, st);
+	free(tbl);
+	free(rid);
+	free(dept);
+	return rc < 0 ? rc : 0;
+}
+
+/* At a regional server: head office says record (t, rid) left this
+** server's holdings (its customer moved to another region, or head office
+** refused its creation).  It goes with everything hanging off it, their
+** clocks and conflicts, without tombstones, and an 'X' tells this
+** server's replicas to drop it too. */
+static int evict_here(push_ctx *x, const fs_table *t, const char *rid,
+                      int64_t hlc)
+{
+	fs_replica *r = x->r;
+	char *dept = NULL;
+	int64_t seq;
+	size_t i;
+	int rc;
+
+	if ((rc = fs_policy__record_dept(r, t, rid, &dept, NULL)) <= 0)
+		return rc;
+	rc = log_add(&seq, x, t->name, rid, 'X', NULL, NULL, hlc, "", x->author,
+	             dept);
+	for (i = r->schema.ntables; i-- > 0 && rc == 0;) {
+		const fs_table *u = &r->schema.tables[i];
+		static const char *what[] = { "fs_clock", "fs_conflict" };
+		char fmt[300];
+		int k;
+
+		for (k = 0; k < 2 && rc == 0; k++) {
+			snprintf(fmt, sizeof(fmt), "DELETE FROM %s WHERE tbl = '%s' AND "
+			         "rid IN (SELECT id FROM \"%s\" WHERE %%s)", what[k],
+			         u->name, u->name);
+			rc = fs_replica__exec_hanging(r, u, t, fmt, rid, NULL,
+			                              "dropping a record");
+		}
+		snprintf(fmt, sizeof(fmt), "DELETE FROM \"%s\" WHERE %%s", u->name);
+		if (rc == 0)
+			rc = fs_replica__exec_hanging(r, u, t, fmt, rid, NULL,
+			                              "dropping a record");
+	}
+	free(dept);
+	if (rc == 0)
+		x->applied++;
+	return rc;
 }
 
 static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 {
 	const fs_table *t;
+	fs_entry e;
+	char id[32];
 	int rc;
 
+	x->dev = x->p->device;
+	x->author = x->p->user;
+	if (x->p->relay || x->p->upstream) {
+		/* Another server's entry: it names its device and author. */
+		x->dev = en->device ? en->device : "";
+		x->author = en->author ? en->author : "";
+		if ((rc = origin_note(x)) < 0)
+			return rc;
+		if (en->op == 'C')
+			return conflict_import(x, idx, en);
+		if (en->op == 'R' && en->col) {
+			/* Conflict ids differ per server: its natural key. */
+			if ((rc = conflict_by_key(id, sizeof(id), x->r, en->col)) <= 0)
+				return rc;
+			e = *en;
+			e.rid = id;
+			e.col = NULL;
+			en = &e;
+		}
+		if (x->p->upstream && en->op == 'X') {
+			t = fs_schema__table(&x->r->schema, en->tbl);
+			return t ? evict_here(x, t, en->rid, (int64_t)en->hlc) : 0;
+		}
+		if (x->p->upstream) {
+			/* Head office has judged what was concurrent: its
+			** conflicts come as C entries. */
+			if (en != &e) {
+				e = *en;
+				en = &e;
+			}
+			e.seq = INT64_MAX;
+		}
+	}
 	if (en->op == 'R') {
 		if ((rc = check_scope(x, idx, NULL, en)) != 0)
 			return rc < 0 ? rc : 0;
@@ -1054,7 +1469,7 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 	if (en->op != 'I' && en->op != 'U' && en->op != 'D')
 		return reject(x, idx, "op '%c' cannot be pushed", en->op);
 	if ((rc = check_scope(x, idx, t, en)) != 0 ||
-	    (rc = check_rules(x, idx, t, en)) != 0)
+	    (x->rules && (rc = check_rules(x, idx, t, en)) != 0))
 		return rc < 0 ? rc : 0;
 	switch (en->op) {
 	case 'I':
@@ -1073,28 +1488,90 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 	}
 }
 
+/* Starts a merge context for peer p (corr, rej, evict: the ACK's parts). */
+static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
+                    fs_buf *corr, fs_buf *rej, fs_buf *ev)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(x, 0, sizeof(*x));
+	x->r = r;
+	x->p = p;
+	x->corr = corr;
+	x->evict = ev;
+	x->rej = rej;
+	x->dev = p->device;
+	x->author = p->user;
+	x->via = p->relay ? p->device : p->upstream ? "^" : NULL;
+	x->up = -1;
+	fs_replica__now(x->now);
+	if (p->upstream)   /* head office has checked the rules */
+		return 0;
+	/* A regional server notes, with every change, the head-office log
+	** position it had pulled: head office's base for it. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT cursor FROM fs_upstream WHERE id = 1") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		x->up = sqlite3_column_int64(st, 0);
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading the upstream");
+	return fs_policy__rules_load(&x->rules, r);
+}
+
+static void ctx_free(push_ctx *x)
+{
+	fs_policy__rules_free(x->rules);
+	free(x->dept);
+	free(x->move_from);
+	x->rules = NULL;
+	x->dept = x->move_from = NULL;
+}
+
+/* Merges count entries from rd. */
+static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
+{
+	fs_replica *r = x->r;
+	uint64_t i;
+	int rc;
+
+	for (i = 0; i < count; i++) {
+		fs_entry en;
+		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
+			return rc;
+		if (en.hlc > x->max_hlc)
+			x->max_hlc = en.hlc;
+		/* No savepoint per entry: an entry is refused only at its first
+		** write, which SQLite undoes by itself, so a refused entry leaves
+		** no trace; any other failure abandons the whole batch. */
+		if ((rc = merge_entry(x, i, &en)) < 0)
+			return rc;
+	}
+	return fs_rd__end(rd, &r->err);
+}
+
+static void rollback(fs_replica *r)
+{
+	fs_err keep = r->err;
+	fs_replica__exec(r, "ROLLBACK", "rolling back");
+	r->err = keep;
+}
+
 int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
                    fs_rd *rd, uint64_t count, fs_buf *ack)
 {
 	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	push_ctx x;
-	uint64_t i;
 	int rc, oom;
 
-	memset(&x, 0, sizeof(x));
-	x.r = r;
-	x.p = p;
-	x.corr = &corr;
-	x.evict = &ev;
-	x.rej = &rej;
-	fs_replica__now(x.now);
-	if ((rc = fs_policy__rules_load(&x.rules, r)) < 0)
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0)
 		return rc;
-	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a batch")) < 0) {
-		fs_policy__rules_free(x.rules);
-		return rc;
-	}
+	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0)
+		goto fail;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT pushed_hlc FROM fs_device WHERE id = ?") < 0) {
 		rc = r->err.code;
@@ -1105,19 +1582,7 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 		x.pushed_hlc = sqlite3_column_int64(st, 0);
 	fs_replica__finish(r, st);
 	st = NULL;
-	for (i = 0; i < count; i++) {
-		fs_entry en;
-		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
-			goto fail;
-		if (en.hlc > x.max_hlc)
-			x.max_hlc = en.hlc;
-		/* No savepoint per entry: an entry is refused only at its first
-		** write, which SQLite undoes by itself, so a refused entry leaves
-		** no trace; any other failure abandons the whole batch. */
-		if ((rc = merge_entry(&x, i, &en)) < 0)
-			goto fail;
-	}
-	if ((rc = fs_rd__end(rd, &r->err)) < 0)
+	if ((rc = merge_all(&x, rd, count)) < 0)
 		goto fail;
 	if (fs_replica__prepare(&st, r,
 	        "INSERT OR IGNORE INTO fs_batch(device, batch_id, entries, "
@@ -1168,25 +1633,272 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	fs_buf_free(&corr);
 	fs_buf_free(&ev);
 	fs_buf_free(&rej);
-	fs_policy__rules_free(x.rules);
-	free(x.dept);
-	free(x.move_from);
+	ctx_free(&x);
 	if (oom)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory building an ack");
 	return 0;
 fail:
-	{
-		fs_err keep = r->err;
-		fs_replica__exec(r, "ROLLBACK", "rolling back a batch");
-		r->err = keep;
-	}
+	rollback(r);
 	fs_buf_free(&corr);
 	fs_buf_free(&ev);
 	fs_buf_free(&rej);
-	fs_policy__rules_free(x.rules);
-	free(x.dept);
-	free(x.move_from);
+	ctx_free(&x);
 	return rc;
+}
+
+/* ------------------------------------------------ a regional server's side */
+
+void fs_store__upstream_peer(fs_peer *p, int schema)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->device, sizeof(p->device), "^");
+	snprintf(p->user, sizeof(p->user), "head office");
+	snprintf(p->role, sizeof(p->role), "admin");
+	p->all = 1;
+	p->schema = schema;
+	p->upstream = 1;
+}
+
+static int upstream_save(fs_replica *r, const fs_upstream_pos *pos,
+                         int64_t pushed)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, pos ?
+	        "UPDATE fs_upstream SET cursor = ?1, bootstrapped = ?2, "
+	        "snap_tbl = ?3, snap_rid = ?4, snap_seq = ?5 WHERE id = 1" :
+	        "UPDATE fs_upstream SET pushed = max(pushed, ?6) WHERE id = 1") < 0)
+		return r->err.code;
+	if (pos) {
+		sqlite3_bind_int64(st, 1, (int64_t)pos->cursor);
+		sqlite3_bind_int(st, 2, pos->bootstrapped);
+		if (pos->snap_tbl)
+			sqlite3_bind_text(st, 3, pos->snap_tbl, -1, SQLITE_STATIC);
+		if (pos->snap_rid)
+			sqlite3_bind_text(st, 4, pos->snap_rid, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (int64_t)pos->snap_seq);
+	} else {
+		sqlite3_bind_int64(st, 6, pushed);
+	}
+	rc = fs_replica__step_done(r, st, "saving the upstream position");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
+int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
+                             uint64_t count, const fs_upstream_pos *pos,
+                             uint64_t *applied)
+{
+	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
+	push_ctx x;
+	int rc;
+
+	*applied = 0;
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "applying head "
+	                           "office's changes")) < 0)
+		return rc;
+	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0 ||
+	    (rc = merge_all(&x, rd, count)) < 0 ||
+	    (rc = upstream_save(r, pos, 0)) < 0 ||
+	    (rc = fs_replica__meta_hlc(r, (int64_t)x.max_hlc,
+	                               "recording the clock")) < 0 ||
+	    (rc = fs_replica__exec(r, "COMMIT", "committing head office's "
+	                           "changes")) < 0)
+		rollback(r);
+	else
+		*applied = x.applied;
+	fs_buf_free(&corr);
+	fs_buf_free(&ev);
+	fs_buf_free(&rej);
+	ctx_free(&x);
+	return rc;
+}
+
+/* The entry at index idx of the n entries encoded in sent. */
+static int sent_entry(fs_entry *en, const fs_buf *sent, uint64_t idx,
+                      fs_err *e)
+{
+	fs_rd rd;
+	uint64_t i;
+	int rc;
+
+	fs_rd__init(&rd, sent);
+	for (i = 0; i <= idx; i++)
+		if ((rc = fs_rd__entry(&rd, en, e)) < 0)
+			return rc;
+	return 0;
+}
+
+/* A change head office refused: which, why, and where it was. */
+typedef struct refusal {
+	uint64_t idx;
+	char key[200];       /* "table\trecord" */
+	char reason[480];
+	char *dept;
+} refusal;
+
+int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
+                          const fs_buf *sent, uint64_t nsent, int64_t last,
+                          uint64_t *refused)
+{
+	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
+	refusal *no = NULL;
+	uint64_t nrej = 0, ncorr = 0, i, k;
+	push_ctx x;
+	int rc;
+
+	*refused = 0;
+	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "recording head "
+	                           "office's ACK")) < 0)
+		return rc;
+	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0)
+		goto fail;
+	if ((rc = fs_rd__uv(rd, &nrej, &r->err)) < 0)
+		goto fail;
+	if (nrej > nsent) {
+		rc = fs_err__set(&r->err, FS_ECORRUPT, "head office refused %llu "
+		                 "of %llu changes", (unsigned long long)nrej,
+		                 (unsigned long long)nsent);
+		goto fail;
+	}
+	if (nrej && !(no = calloc((size_t)nrej, sizeof(*no)))) {
+		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < nrej; i++) {
+		const char *why;
+		fs_entry en;
+		const fs_table *t;
+
+		if ((rc = fs_rd__uv(rd, &no[i].idx, &r->err)) < 0 ||
+		    (rc = fs_rd__str(rd, &why, &r->err)) < 0)
+			goto fail;
+		if (no[i].idx >= nsent) {
+			rc = fs_err__set(&r->err, FS_ECORRUPT, "head office refused "
+			                 "change %llu of %llu",
+			                 (unsigned long long)no[i].idx,
+			                 (unsigned long long)nsent);
+			goto fail;
+		}
+		snprintf(no[i].reason, sizeof(no[i].reason), "refused upstream: %s",
+		         why ? why : "");
+		if ((rc = sent_entry(&en, sent, no[i].idx, &r->err)) < 0)
+			goto fail;
+		snprintf(no[i].key, sizeof(no[i].key), "%s\t%s", en.tbl, en.rid);
+		t = fs_schema__table(&r->schema, en.tbl);
+		if (t && (rc = fs_policy__record_dept(r, t, en.rid, &no[i].dept,
+		                                      NULL)) < 0)
+			goto fail;
+	}
+	/* Head office's values first (a refused creation goes, with what
+	** hangs off it), whatever their versions for refused changes... */
+	if ((rc = fs_rd__uv(rd, &ncorr, &r->err)) < 0)
+		goto fail;
+	for (i = 0; i < ncorr; i++) {
+		fs_entry en;
+		char key[200];
+
+		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
+			goto fail;
+		snprintf(key, sizeof(key), "%s\t%s", en.tbl, en.rid);
+		x.force = 0;
+		for (k = 0; k < nrej && !x.force; k++)
+			x.force = !strcmp(no[k].key, key);
+		if ((rc = merge_entry(&x, i, &en)) < 0)
+			goto fail;
+	}
+	x.force = 0;
+	if ((rc = fs_rd__end(rd, &r->err)) < 0)
+		goto fail;
+	/* ...then each refused change, kept here as a conflict for review
+	** (after the drop, which would take the conflict with it).  C and R
+	** entries simply stay here, and only here. */
+	for (i = 0; i < nrej; i++) {
+		fs_entry en;
+
+		(*refused)++;
+		if ((rc = sent_entry(&en, sent, no[i].idx, &r->err)) < 0)
+			goto fail;
+		if (en.op == 'C' || en.op == 'R')
+			continue;
+		free(x.dept);
+		x.dept = no[i].dept;
+		no[i].dept = NULL;
+		if ((rc = conflict_add(&x, en.tbl, en.rid,
+		                       en.op == 'U' ? en.col : "", no[i].reason,
+		                       NULL, 0, "", en.val, (int64_t)en.hlc,
+		                       en.device ? en.device : "")) < 0)
+			goto fail;
+	}
+	if ((rc = upstream_save(r, NULL, last)) < 0 ||
+	    (rc = fs_replica__exec(r, "COMMIT", "recording head office's "
+	                           "ACK")) < 0)
+		goto fail;
+	goto done;
+fail:
+	rollback(r);
+done:
+	for (i = 0; no && i < nrej; i++)
+		free(no[i].dept);
+	free(no);
+	fs_buf_free(&corr);
+	fs_buf_free(&ev);
+	fs_buf_free(&rej);
+	ctx_free(&x);
+	return rc;
+}
+
+int fs_store__relay_batch(fs_replica *r, int64_t after, uint64_t max,
+                          fs_buf *entries, uint64_t *n, int64_t *last)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	*last = after;
+	fs_buf_clear(entries);
+	/* What this server's own devices wrote (not what came from head
+	** office, via '^'), with the head-office position each was made on
+	** top of; a resolution names its conflict by natural key. */
+	if (fs_replica__prepare(&st, r,
+	        "SELECT l.seq, l.op, l.tbl, l.rid, CASE l.op WHEN 'R' THEN "
+	        "(SELECT json_array(c.tbl, c.rid, c.col, c.loser_hlc, "
+	        "c.loser_device) FROM fs_conflict c WHERE c.id = l.rid) "
+	        "ELSE l.col END, l.val, l.hlc, l.device, l.author, "
+	        "coalesce(l.up, 0) FROM fs_log l WHERE l.seq > ?1 AND "
+	        "l.via IS NULL AND l.op IN ('I', 'U', 'D', 'C', 'R') AND l.tbl <> 'fs_org' "
+	        "ORDER BY l.seq LIMIT ?2") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fs_entry en;
+
+		memset(&en, 0, sizeof(en));
+		*last = sqlite3_column_int64(st, 0);
+		en.op = ((const char *)sqlite3_column_text(st, 1))[0];
+		en.tbl = (const char *)sqlite3_column_text(st, 2);
+		en.rid = (const char *)sqlite3_column_text(st, 3);
+		en.col = (const char *)sqlite3_column_text(st, 4);
+		en.val = (const char *)sqlite3_column_text(st, 5);
+		en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
+		en.device = (const char *)sqlite3_column_text(st, 7);
+		en.author = (const char *)sqlite3_column_text(st, 8);
+		en.seq = (uint64_t)sqlite3_column_int64(st, 9);
+		if (en.op == 'R' && !en.col)
+			continue;   /* its conflict is gone (moved away) */
+		fs_wr__entry(entries, &en);
+		(*n)++;
+		if (entries->len > FS_FRAME_RAW_MAX / 4)
+			break;
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading the change log");
+	if (entries->failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	return 0;
 }
 
 /* The creation's JSON without the fields updated after log position seq;
@@ -1260,6 +1972,10 @@ static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
 		en.val = (const char *)sqlite3_column_text(st, 1);
 		if (sqlite3_column_count(st) > 2)
 			en.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+		if (sqlite3_column_count(st) > 4) {   /* record_sql(relay) */
+			en.device = (const char *)sqlite3_column_text(st, 3);
+			en.col = (const char *)sqlite3_column_text(st, 4);
+		}
 		fs_wr__entry(entries, &en);
 		snprintf(last_tbl, 64, "%s", tbl);
 		snprintf(last_rid, 64, "%s", en.rid);
@@ -1269,8 +1985,10 @@ static int snap_rows(fs_buf *entries, uint64_t *n, uint64_t max, int *more,
 }
 
 /* "SELECT id, json_object('f', "f", ...) FROM t": a record as an 'I'
-** entry's value. */
-static void record_sql(fs_buf *sql, const fs_table *t)
+** entry's value.  For a regional server (relay), also its creation
+** version and its fields' versions ({field: [hlc, device]}), so that it
+** merges later changes as head office does. */
+static void record_sql(fs_buf *sql, const fs_table *t, int relay)
 {
 	size_t i;
 
@@ -1278,14 +1996,24 @@ static void record_sql(fs_buf *sql, const fs_table *t)
 	for (i = 0; i < t->ncols; i++)
 		fs_buf_printf(sql, "%s'%s', \"%s\"", i ? ", " : "",
 		              t->cols[i].name, t->cols[i].name);
-	fs_buf_printf(sql, ") FROM \"%s\"", t->name);
+	fs_buf_puts(sql, ")");
+	if (relay)
+		fs_buf_printf(sql, ", (SELECT hlc FROM fs_clock k WHERE k.tbl = "
+		              "'%s' AND k.rid = \"%s\".id AND k.col = ''), "
+		              "(SELECT device FROM fs_clock k WHERE k.tbl = '%s' AND "
+		              "k.rid = \"%s\".id AND k.col = ''), "
+		              "(SELECT json_group_object(k.col, json_array(k.hlc, "
+		              "k.device)) FROM fs_clock k WHERE k.tbl = '%s' AND "
+		              "k.rid = \"%s\".id AND k.col NOT IN ('', '*'))",
+		              t->name, t->name, t->name, t->name, t->name, t->name);
+	fs_buf_printf(sql, " FROM \"%s\"", t->name);
 }
 
 /* A customer entered the puller's scope: the customer and everything
 ** hanging off it, as creations (a replica holding some of it already
 ** takes them field by field), and their conflicts. */
 static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
-                       const char *customer)
+                       const char *customer, int relay)
 {
 	const fs_table *root = fs_schema__scope_root(&r->schema);
 	fs_buf sql = FS_BUF_INIT;
@@ -1300,7 +2028,7 @@ static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
 		for (k = 0; k < 2 && rc == SQLITE_DONE; k++) {
 			fs_buf_clear(&sql);
 			if (k == 0)
-				record_sql(&sql, t);
+				record_sql(&sql, t, relay);
 			else
 				fs_buf_printf(&sql, "SELECT id, json_object("
 				              CONFLICT_FIELDS_RESOLVED "), "
@@ -1384,11 +2112,11 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 	if (fs_replica__prepare(&st, r, p->all ?
 	        "SELECT l.seq, l.tbl, l.rid, l.op, l.col, l.val, l.hlc, l.device, "
 	        "l.author, (l.op <> 'U' OR l.seq = (SELECT c.seq FROM fs_clock c "
-	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)) "
+	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)), l.via "
 	        "FROM fs_log l WHERE l.seq > ? ORDER BY l.seq LIMIT ?" :
 	        "SELECT l.seq, l.tbl, l.rid, l.op, l.col, l.val, l.hlc, l.device, "
 	        "l.author, (l.op <> 'U' OR l.seq = (SELECT c.seq FROM fs_clock c "
-	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)) "
+	        "WHERE c.tbl = l.tbl AND c.rid = l.rid AND c.col = l.col)), l.via "
 	        "FROM fs_log l INDEXED BY fs_log_scope WHERE l.seq > ?1 AND "
 	        "l.scope IN (SELECT code FROM temp.fs_scope) "
 	        "ORDER BY l.seq LIMIT ?2") < 0)
@@ -1397,8 +2125,8 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 	sqlite3_bind_int64(st, 2, (int64_t)max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		fs_entry en;
-		const char *dev = (const char *)sqlite3_column_text(st, 7);
-		char *val = NULL;
+		const char *dev = (const char *)sqlite3_column_text(st, 7), *via;
+		char *val = NULL, *key = NULL;
 
 		rows++;
 		last = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1406,14 +2134,23 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		en.op = ((const char *)sqlite3_column_text(st, 3))[0];
 		/* A device does not need its own changes back (conflict and
 		** resolution announcements it does), nor superseded updates. */
-		if ((!strcmp(dev, p->device) && en.op != 'C') ||
-		    !sqlite3_column_int(st, 9))
+		via = (const char *)sqlite3_column_text(st, 10);
+		/* ...unless it comes back from head office (a regional
+		** server's): a customer that moved away and back, say. */
+		if ((!strcmp(dev, p->device) && en.op != 'C' &&
+		     !(via && !strcmp(via, "^"))) || !sqlite3_column_int(st, 9))
+			continue;
+		/* A regional server is not sent back what it relayed. */
+		if (p->relay && via && !strcmp(via, p->device))
 			continue;
 		if (en.op == 'X' || en.op == 'M') {
 			/* A customer changed department: only replicas that saw one
 			** side and not the other care (col: the other side). */
 			const char *other = (const char *)sqlite3_column_text(st, 4);
-			rc = fs_policy__in_scope(r, p->all, other);
+			/* An 'X' without one: the record left this server's
+			** holdings (a regional server's), for everyone. */
+			rc = other || en.op == 'M'
+			     ? fs_policy__in_scope(r, p->all, other) : 0;
 			if (rc == 0 && en.op == 'X' && p->schema >= 4) {
 				en.seq = last;
 				en.tbl = (const char *)sqlite3_column_text(st, 1);
@@ -1424,7 +2161,8 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 				n++;
 			} else if (rc == 0 && en.op == 'M') {
 				rc = expand_move(r, &entries, &n,
-				                 (const char *)sqlite3_column_text(st, 2));
+				                 (const char *)sqlite3_column_text(st, 2),
+				                 p->relay);
 			}
 			if (rc < 0) {
 				fs_replica__finish(r, st);
@@ -1442,6 +2180,17 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
 		en.device = dev;
 		en.author = (const char *)sqlite3_column_text(st, 8);
+		if (en.op == 'R' && p->relay &&
+		    (rc = text_row(&key, r, "SELECT json_array(tbl, rid, col, "
+		                   "loser_hlc, loser_device) FROM fs_conflict "
+		                   "WHERE id = ?1", en.rid, NULL,
+		                   "reading a conflict")) < 0) {
+			fs_replica__finish(r, st);
+			fs_buf_free(&entries);
+			return rc;
+		}
+		if (en.op == 'R' && p->relay)
+			en.col = key;   /* between servers: by natural key */
 		if (en.op == 'I') {
 			/* A creation carries every field; leave out those updated
 			** since, which follow (or are the puller's own). */
@@ -1456,6 +2205,8 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		}
 		fs_wr__entry(&entries, &en);
 		free(val);
+		free(key);
+		key = NULL;
 		n++;
 		if (entries.len > FS_FRAME_RAW_MAX / 4) {
 			more = 1;
@@ -1534,7 +2285,7 @@ int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
 			rid = NULL;
 		}
 		fs_buf_clear(&sql);
-		record_sql(&sql, t);
+		record_sql(&sql, t, p->relay);
 		fs_buf_puts(&sql, " WHERE ");
 		if (!p->all && fs_schema__in_scope_sql(&sql, &r->schema, t))
 			fs_buf_puts(&sql, " AND ");

@@ -22,6 +22,9 @@ typedef struct fs_peer {
 	int all;             /* scope: the whole company (else temp.fs_scope) */
 	int schema;          /* the client's schema version (HELLO) */
 	int rescope;         /* its scope changed: it must bootstrap again */
+	int relay;           /* a regional server (fs_device.relay): its
+	                     ** entries carry their own device and author */
+	int upstream;        /* at a regional server: head office's changes */
 } fs_peer;
 
 /* Looks the authenticated certificate (CN = device id, serial) up:
@@ -52,6 +55,45 @@ int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
 ** (HELLO's cursor; compaction waits for it).  The caller holds the write
 ** lock. */
 int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor);
+
+/* ------------------------------------------------------------------
+** A regional server and head office (docs/tiers.md).  Writes: the caller
+** holds the write lock. */
+
+/* A regional server's position in head office's log (fs_upstream). */
+typedef struct fs_upstream_pos {
+	uint64_t cursor;
+	int bootstrapped;
+	const char *snap_tbl;   /* snapshot position, NULL when none */
+	const char *snap_rid;
+	uint64_t snap_seq;
+} fs_upstream_pos;
+
+/* The peer that head office's changes are merged as, at a regional
+** server (this server's schema version). */
+void fs_store__upstream_peer(fs_peer *p, int schema);
+
+/* Merges count entries pulled from head office (rd at the first) and
+** saves the new position, in one transaction.  *applied: entries that
+** changed something. */
+int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
+                             uint64_t count, const fs_upstream_pos *pos,
+                             uint64_t *applied);
+
+/* The next batch of this server's own changes for head office: log
+** entries after position after (at most max), encoded into entries; *n
+** of them, *last the log position reached. */
+int fs_store__relay_batch(fs_replica *r, int64_t after, uint64_t max,
+                          fs_buf *entries, uint64_t *n, int64_t *last);
+
+/* Head office's ACK of a relayed batch (rd after the applied and
+** conflict counts; sent: the nsent entries pushed): refused changes
+** become conflicts here ('refused upstream: ...') and head office's
+** corrections are applied; the batch is marked relayed up to last.
+** *refused: how many were refused. */
+int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
+                          const fs_buf *sent, uint64_t nsent, int64_t last,
+                          uint64_t *refused);
 
 /* The greatest HLC the server has seen (for WELCOME). */
 uint64_t fs_store__max_hlc(fs_replica *r);

@@ -285,7 +285,7 @@ int fs_wire__decode(int *type, fs_buf *payload, const unsigned char *frame,
 		return fs_err__set(e, FS_ECORRUPT,
 		                   "frame header: reserved bits set (flags 0x%02x)",
 		                   frame[1]);
-	if (frame[0] < FS_MSG_HELLO || frame[0] > FS_MSG_WAIT)
+	if (frame[0] < FS_MSG_HELLO || frame[0] > FS_MSG_DEPTS)
 		return fs_err__set(e, FS_ECORRUPT, "frame header: unknown type %u",
 		                   frame[0]);
 	plen = get32(frame + 4);

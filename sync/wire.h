@@ -52,8 +52,11 @@ enum fs_msg {
 	                        uv n, entry * n */
 	FS_MSG_ERROR = 7,    /* S->C: uv code (FS_E* negated), str message */
 	FS_MSG_BYE = 8,      /* either way: empty */
-	FS_MSG_WAIT = 9      /* S->C, to schema 4+: empty; the server is busy,
+	FS_MSG_WAIT = 9,     /* S->C, to schema 4+: empty; the server is busy,
 	                        the request is queued (keeps the read alive) */
+	FS_MSG_DEPTS = 10    /* regional server -> head office: empty; the
+	                        reply (same type): str JSON array of the
+	                        departments (docs/tiers.md) */
 };
 
 /* One change.  Strings are NUL-terminated; val may be NULL.

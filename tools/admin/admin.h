@@ -27,5 +27,6 @@ int admin_cmd_user(const char *dir, int argc, char **argv);     /* cmd_org.c */
 int admin_cmd_dept(const char *dir, int argc, char **argv);     /* cmd_org.c */
 int admin_cmd_report(const char *dir, int argc, char **argv);   /* cmd_report.c */
 int admin_cmd_compact(const char *dir, int argc, char **argv);  /* cmd_compact.c */
+int admin_cmd_upstream(const char *dir, int argc, char **argv); /* cmd_upstream.c */
 
 #endif

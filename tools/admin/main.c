@@ -52,11 +52,16 @@ static const char usage_text[] =
 "  user list [--json]\n"
 "\n"
 "Devices:\n"
-"  device enroll USER --out DIR2\n"
+"  device enroll USER --out DIR2 [--relay]\n"
 "        issue a device certificate bound to USER; DIR2 receives what the\n"
-"        client needs: fieldsync init --server HOST:PORT --enroll DIR2\n"
+"        client needs: fieldsync init --server HOST:PORT --enroll DIR2.\n"
+"        --relay: the device is a regional server (docs/tiers.md); USER\n"
+"        must be office or admin, and its scope is the region it holds\n"
 "  device list [--json]\n"
 "  device revoke DEVICE_ID     refuse that device from now on\n"
+"  upstream status [--json]    a regional server's link to head office:\n"
+"                              mode, last sync, last error, changes not yet\n"
+"                              at head office (fieldsyncd --upstream)\n"
 "  dump [--user NAME]          every live record, exactly as `fieldsync dump`\n"
 "                              (--user: those in NAME's scope, as NAME's\n"
 "                              replicas hold them)\n"
@@ -246,18 +251,31 @@ static int cmd_device(const char *dir, int argc, char **argv)
 		const char *out = opt(argc, argv, "--out");
 		char id[FS_UUID_LEN + 1], now[24], conf[600];
 		const char *user = argc >= 2 ? argv[1] : NULL;
+		int relay = has_flag(argc, argv, "--relay");
 
 		if (!user || user[0] == '-' || !out) {
-			rc = usage("device enroll USER --out DIR2%s", "");
+			rc = usage("device enroll USER --out DIR2 [--relay]%s", "");
 			goto done;
 		}
 		if (fs_replica__prepare(&st, r,
-		        "SELECT 1 FROM fs_user WHERE name = ?") < 0)
+		        "SELECT role FROM fs_user WHERE name = ?") < 0)
 			goto sqlfail;
 		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_ROW) {
 			rc = fail("no user %s (add it first: fieldsync-admin user add "
 			          "%s --role rep --region CODE)", user, user);
+			goto done;
+		}
+		/* A regional server forwards its reps' changes, which it has
+		** checked against its own users' roles: head office checks them
+		** against the relay's, which must therefore own every field. */
+		if (relay && strcmp((const char *)sqlite3_column_text(st, 0),
+		                    "office") &&
+		    strcmp((const char *)sqlite3_column_text(st, 0), "admin")) {
+			rc = fail("a regional server's user must have role office or "
+			          "admin, and %s is a %s (fieldsync-admin user set NAME "
+			          "--role office)", user,
+			          (const char *)sqlite3_column_text(st, 0));
 			goto done;
 		}
 		fs_replica__finish(r, st);
@@ -287,25 +305,32 @@ static int cmd_device(const char *dir, int argc, char **argv)
 			goto done;
 		fs_replica__now(now);
 		if (fs_replica__prepare(&st, r,
-		        "INSERT INTO fs_device(id, user, serial, created_at) "
-		        "VALUES (?, ?, ?, ?)") < 0)
+		        "INSERT INTO fs_device(id, user, serial, created_at, relay) "
+		        "VALUES (?, ?, ?, ?, ?)") < 0)
 			goto sqlfail;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, dev.serial, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, relay);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto sqlfail;
-		printf("device %s enrolled for %s; give %s to the device:\n"
-		       "  fieldsync init --server HOST:PORT --enroll %s\n", id, user,
-		       out, out);
+		if (relay)
+			printf("regional server %s enrolled for %s; start the regional "
+			       "server with:\n  fieldsyncd --dir REGIONAL_DIR "
+			       "--upstream HOST:PORT --enroll %s\n", id, user, out);
+		else
+			printf("device %s enrolled for %s; give %s to the device:\n"
+			       "  fieldsync init --server HOST:PORT --enroll %s\n", id,
+			       user, out, out);
 		rc = 0;
 	} else if (!strcmp(argv[0], "list")) {
 		int first = 1;
 		if (fs_replica__prepare(&st, r,
 		        "SELECT id, user, serial, created_at, coalesce(revoked_at, ''), "
 		        "json_object('id', id, 'user', user, 'serial', serial, "
-		        "'created_at', created_at, 'revoked_at', revoked_at) "
+		        "'created_at', created_at, 'revoked_at', revoked_at, "
+		        "'relay', relay), relay "
 		        "FROM fs_device ORDER BY user, created_at") < 0)
 			goto sqlfail;
 		if (json)
@@ -314,8 +339,9 @@ static int cmd_device(const char *dir, int argc, char **argv)
 			if (json)
 				printf("%s%s", first ? "" : ",\n", sqlite3_column_text(st, 5));
 			else
-				printf("%s  %-16s %s%s\n", sqlite3_column_text(st, 0),
+				printf("%s  %-16s %s%s%s\n", sqlite3_column_text(st, 0),
 				       sqlite3_column_text(st, 1), sqlite3_column_text(st, 3),
+				       sqlite3_column_int(st, 6) ? "  regional server" : "",
 				       *sqlite3_column_text(st, 4) ? "  REVOKED" : "");
 			first = 0;
 		}
@@ -461,6 +487,8 @@ int main(int argc, char **argv)
 		rc = admin_cmd_compact(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "device"))
 		rc = cmd_device(dir, n - 1, rest + 1);
+	else if (!strcmp(rest[0], "upstream"))
+		rc = admin_cmd_upstream(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "dump"))
 		rc = n == 1 ? cmd_dump(dir, NULL)
 		     : n == 3 && !strcmp(rest[1], "--user") ? cmd_dump(dir, rest[2])
