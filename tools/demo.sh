@@ -6,13 +6,22 @@
 #     enrolled, both editing the same customer offline, syncing: the data
 #     converges everywhere and the losing value is kept as a conflict;
 #  3. territories: a rep of another region never receives those customers,
-#     and a rep cannot raise a credit limit (the office can).
+#     and a rep cannot raise a credit limit (the office can);
+#  4. three tiers: the west region runs its own server, which syncs with
+#     head office nightly (here: now, on SIGUSR1), and a customer its rep
+#     adds reaches head office and the west rep who syncs there.
 # Everything lives in a temporary directory, removed at the end.
 set -euo pipefail
 BIN=$(cd "${1:-build/bin}" && pwd)
 work=$(mktemp -d)
 srv_pid=
-cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; rm -rf "$work"; }
+west_pid=
+cleanup() {
+	[ -n "$west_pid" ] && kill "$west_pid" 2>/dev/null
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$work"
+}
 trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
 run() { echo "\$ $*" | sed "s|$BIN/||g; s|$work/||g" >&2; "$@"; }
@@ -20,7 +29,22 @@ alice() { run "$BIN/fieldsync" --db "$work/alice.db" "$@"; }
 bob() { run "$BIN/fieldsync" --db "$work/bob.db" "$@"; }
 carol() { run "$BIN/fieldsync" --db "$work/carol.db" "$@"; }
 dave() { run "$BIN/fieldsync" --db "$work/dave.db" "$@"; }
+erin() { run "$BIN/fieldsync" --db "$work/erin.db" "$@"; }
 admin() { run "$BIN/fieldsync-admin" --dir "$work/hq" "$@"; }
+wadmin() { run "$BIN/fieldsync-admin" --dir "$work/west" "$@"; }
+# Waits until the west server has completed more than $1 upstream syncs.
+west_synced() {
+	local n
+	for _ in $(seq 150); do
+		n=$("$BIN/fieldsync-admin" --dir "$work/west" upstream status --json 2>/dev/null |
+			sed -n 's/.*"syncs":\([0-9]*\).*/\1/p' || true)
+		[ -n "$n" ] && [ "$n" -gt "$1" ] && return 0
+		sleep 0.2
+	done
+	echo "the west server did not sync with head office" >&2
+	cat "$work/west.log" >&2
+	exit 1
+}
 
 say "1. Head office: a server directory, regions, users, their devices"
 admin init --org "Hangzhou Valves"
@@ -109,3 +133,43 @@ alice customer edit "$cust" --credit_limit 90000
 alice sync || echo "(sync exit $?: a change was refused)"
 alice rejections
 alice customer show "$cust" | grep -E '^credit_limit'
+
+say "9. Three tiers: the west region runs its own server, synced nightly with head office"
+admin user add west-office --role office --region west
+admin device enroll west-office --relay --out "$work/enroll-west"
+wadmin init --org "Hangzhou Valves, West"
+echo "\$ fieldsyncd --dir west --listen 127.0.0.1:0 --upstream $addr --enroll enroll-west --sync-at 02:30 &"
+"$BIN/fieldsyncd" --dir "$work/west" --listen 127.0.0.1:0 --upstream "$addr" \
+	--enroll "$work/enroll-west" --sync-at 02:30 >"$work/west.out" 2>"$work/west.log" &
+west_pid=$!
+west_synced 0      # at start: head office's departments, then the region
+for _ in $(seq 50); do grep -q listening "$work/west.out" 2>/dev/null && break; sleep 0.1; done
+west=$(sed -n 's/^listening on //p' "$work/west.out")
+echo "the west server listens on $west and has copied head office's departments"
+wadmin user add erin --role rep --region west
+wadmin device enroll erin --out "$work/enroll-erin" >/dev/null
+erin init --server "$west" --enroll "$work/enroll-erin"
+xian=$(erin customer add --name "Xi'an Boiler Co" --city "Xi'an" --region west)
+erin sync
+echo "Erin's customer is safe at the west server; head office gets it at 02:30:"
+wadmin upstream status
+echo "The nightly sync, now instead of at 02:30 (SIGUSR1):"
+run kill -USR1 "$west_pid"
+west_synced 1
+if admin dump | grep -q "Xi'an Boiler"; then
+	echo "head office now holds Xi'an Boiler Co"
+else
+	echo "head office did not receive Erin's customer" >&2
+	exit 1
+fi
+dave sync
+dave customer list
+run "$BIN/fieldsync-admin" --dir "$work/hq" dump --user west-office >"$work/hq-west.dump"
+run "$BIN/fieldsync-admin" --dir "$work/west" dump >"$work/west.dump"
+if cmp -s "$work/hq-west.dump" "$work/west.dump"; then
+	echo "the west server holds exactly head office's west region ($(wc -l <"$work/west.dump") records)"
+else
+	echo "DIVERGED" >&2
+	exit 1
+fi
+test -n "$xian"

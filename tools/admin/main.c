@@ -63,8 +63,8 @@ static const char usage_text[] =
 "                              mode, last sync, last error, changes not yet\n"
 "                              at head office (fieldsyncd --upstream)\n"
 "  dump [--user NAME]          every live record, exactly as `fieldsync dump`\n"
-"                              (--user: those in NAME's scope, as NAME's\n"
-"                              replicas hold them)\n"
+"                              (--user, or --as: those in NAME's scope, as\n"
+"                              NAME's replicas hold them)\n"
 "\n"
 "Head-office reports (docs/reports.md):\n"
 "  report NAME [--region CODE] [--from DATE --to DATE] [--csv|--json]\n"
@@ -491,7 +491,8 @@ int main(int argc, char **argv)
 		rc = admin_cmd_upstream(dir, n - 1, rest + 1);
 	else if (!strcmp(rest[0], "dump"))
 		rc = n == 1 ? cmd_dump(dir, NULL)
-		     : n == 3 && !strcmp(rest[1], "--user") ? cmd_dump(dir, rest[2])
+		     : n == 3 && (!strcmp(rest[1], "--user") ||
+		                  !strcmp(rest[1], "--as")) ? cmd_dump(dir, rest[2])
 		     : usage("dump takes no argument but --user NAME%s", "");
 	else
 		rc = usage("unknown command '%s'", rest[0]);
