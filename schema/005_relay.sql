@@ -6,9 +6,11 @@
 -- remembers which relay each change came through (fs_log.via), so that
 -- the relay is not sent its own changes back.  At a regional server, the
 -- changes pulled from head office are logged with via = '^' (they are not
--- pushed back up), and every other entry records the upstream cursor the
--- server had when it was merged (fs_log.up): the head-office log position
--- the change was made on top of, which head office takes as its base.
+-- pushed back up), a rep's write passed on to head office without being
+-- merged here with via = '>' (it is not sent to this server's devices),
+-- and every entry records the upstream cursor the server had pulled when
+-- it was merged (fs_log.up): the head-office log position the change was
+-- made on top of, which head office takes as its base.
 
 ALTER TABLE fs_device ADD COLUMN relay INTEGER NOT NULL DEFAULT 0;
 
@@ -38,3 +40,15 @@ CREATE TABLE fs_upstream(
   last_sync    TEXT,
   last_error   TEXT
 );
+
+-- At a regional server: records that left its holdings (their customer
+-- moved to another region at head office) and the log position of the
+-- 'X' that dropped them.  A rep's write to one, made before that, is
+-- still passed on to head office (which takes writes made before a move).
+CREATE TABLE fs_gone(
+  tbl   TEXT NOT NULL,
+  rid   TEXT NOT NULL,
+  scope TEXT,
+  seq   INTEGER NOT NULL,
+  PRIMARY KEY (tbl, rid)
+) WITHOUT ROWID;

@@ -578,6 +578,60 @@ static int conflict_dept(char **dept, fs_replica *r, const char *id)
 	                id, NULL, "placing a conflict");
 }
 
+/* At a regional server: a rep's write to a record that left this
+** server's holdings (fs_gone: its customer moved to another region at
+** head office) after the rep's base, or a creation under one, is passed
+** on to head office unmerged (logged with via '>', which this server's
+** devices are not sent), with the head-office position of the rep's
+** base: head office takes writes made before a move.  (t, rid): the
+** record looked up (for a creation, its parent).  1 passed on, 0 not
+** such a write, <0 failure. */
+static int pass_up(push_ctx *x, const fs_table *t, const char *rid,
+                   const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	const char *keep_via = x->via;
+	int64_t keep_up = x->up, seq, up = 0;
+	char *scope = NULL;
+	int rc, found = 0;
+
+	if (x->up < 0 || x->p->relay || x->p->upstream)
+		return 0;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT scope, (SELECT coalesce((SELECT up FROM fs_log WHERE "
+	        "seq <= ?3 AND up IS NOT NULL ORDER BY seq DESC LIMIT 1), 0)) "
+	        "FROM fs_gone WHERE tbl = ?1 AND rid = ?2 AND seq > ?3") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)en->seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		up = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+		    !(scope = strdup((const char *)sqlite3_column_text(st, 0))))
+			rc = SQLITE_NOMEM;
+	}
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "looking up a moved record");
+	if (!found)
+		return 0;
+	x->via = ">";
+	x->up = up;
+	rc = log_add(&seq, x, en->tbl, en->rid, en->op, en->col, en->val,
+	             (int64_t)en->hlc, x->dev, x->author, scope);
+	x->via = keep_via;
+	x->up = keep_up;
+	free(scope);
+	if (rc < 0)
+		return rc;
+	x->applied++;
+	return 1;
+}
+
 /* Places the entry (x->dept: its department, logged with it) and keeps
 ** it inside the writer's scope: 0 go on, 1 refused (rejected, with an
 ** 'X' correction for a record the writer may not hold), <0 failure. */
@@ -629,6 +683,11 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			** was): the merge keeps the creation as a conflict. */
 			x->parent_deleted = 1;
 			rc = 0;
+		} else if (rc == 0 && !dept && link && t->scope_parent &&
+		           (rc = pass_up(x, t->scope_parent, link, en)) == 1) {
+			free(link);
+			link = NULL;
+			goto done;
 		}
 		free(link);
 		link = NULL;
@@ -636,6 +695,27 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			goto done;
 	} else if (!found && (rc = tomb_dept(&dept, r, t->name, en->rid)) < 0) {
 		goto done;
+	} else if (!found && rc == 0 && en->op == 'U' &&
+	           (rc = text_row(&dept, r, "SELECT coalesce(scope, '') FROM "
+	                          "fs_conflict WHERE tbl = ?1 AND rid = ?2 AND "
+	                          "col = '' AND reason = 'record deleted' LIMIT 1",
+	                          t->name, en->rid, "reading a conflict")) != 0) {
+		/* Its creation was kept as a conflict (made under a record
+		** deleted meanwhile): so is this edit of it (merge_field). */
+		if (rc < 0)
+			goto done;
+		x->parent_deleted = 1;
+		if (!*dept) {
+			free(dept);
+			dept = NULL;
+		}
+		x->dept = dept;
+		dept = NULL;
+		rc = 0;
+		goto done;
+	} else if (!found && rc == 0 &&
+	           (rc = pass_up(x, t, en->rid, en)) != 0) {
+		goto done;   /* passed on to head office, or a failure */
 	} else if (!found && rc == 0) {
 		/* Never seen here: the merge says it does not exist. */
 		rc = 0;
@@ -829,6 +909,30 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	}
 	if (!cur.found)
 		cur = rec;   /* not updated since its creation */
+	if (!cur.found && x->parent_deleted) {
+		/* Made under a deleted record, its creation kept as a conflict:
+		** the edit is kept the same way, against the same delete. */
+		sqlite3_stmt *st = NULL;
+		if (fs_replica__prepare(&st, r,
+		        "SELECT winner_hlc, winner_device FROM fs_conflict WHERE "
+		        "tbl = ? AND rid = ? AND col = '' AND reason = "
+		        "'record deleted' LIMIT 1") < 0)
+			return r->err.code;
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			tomb.hlc = sqlite3_column_int64(st, 0);
+			snprintf(tomb.device, sizeof(tomb.device), "%s",
+			         (const char *)sqlite3_column_text(st, 1));
+		}
+		fs_replica__finish(r, st);
+		if (rc != SQLITE_ROW)
+			return fs_err__sqlite(&r->err, r->db, rc == SQLITE_DONE
+			                      ? SQLITE_CORRUPT : rc, "reading a conflict");
+		rc = conflict_add(x, t->name, rid, c->name, "record deleted", NULL,
+		                  tomb.hlc, tomb.device, val, hlc, dev);
+		return rc < 0 ? rc : evict(x, t, rid);
+	}
 	if (!cur.found)
 		return reject(x, idx, "%s %s does not exist on the server", t->noun,
 		              rid);
@@ -1288,6 +1392,28 @@ static int conflict_import(push_ctx *x, uint64_t idx, const fs_entry *en)
 	}
 	if ((rc = fs_policy__record_dept(r, t, rid, &dept, NULL)) == 0)
 		rc = tomb_dept(&dept, r, t->name, rid);
+	if (rc == 0 && t->scope_col) {
+		/* A record this server never held (made under a record deleted
+		** meanwhile): where its link put it, as the creation said. */
+		char *lval = NULL, *link = NULL;
+		if ((rc = fs_policy__json_member(&lval, en->val, "loser_value",
+		                                 &r->err)) >= 0 && lval &&
+		    (rc = fs_policy__json_member(&link, lval, t->scope_col->name,
+		                                 &r->err)) >= 0 && link) {
+			rc = fs_policy__link_dept(r, t, link, &dept, NULL);
+			if (rc >= 0 && !dept && t->scope_parent)
+				rc = tomb_dept(&dept, r, t->scope_parent->name, link);
+		}
+		free(lval);
+		free(link);
+		if (rc < 0)
+			fs_err__clear(&r->err);
+		/* An edit of such a record: where its creation's conflict is. */
+		rc = dept ? 0 : text_row(&dept, r, "SELECT scope FROM fs_conflict "
+		                         "WHERE tbl = ?1 AND rid = ?2 AND scope IS NOT "
+		                         "NULL LIMIT 1", t->name, rid,
+		                         "placing a conflict");
+	}
 	if (rc < 0)
 		goto done;
 	if ((rc = in = fs_policy__in_scope(r, x->p->all, dept)) < 0)
@@ -1400,6 +1526,13 @@ static int evict_here(push_ctx *x, const fs_table *t, const char *rid,
 		char fmt[300];
 		int k;
 
+		/* Remembered: a rep's write made before this still goes up. */
+		snprintf(fmt, sizeof(fmt), "INSERT OR REPLACE INTO fs_gone(tbl, rid, "
+		         "scope, seq) SELECT '%s', id, ?2, %lld FROM \"%s\" WHERE %%s",
+		         u->name, (long long)seq, u->name);
+		if ((rc = fs_replica__exec_hanging(r, u, t, fmt, rid, dept,
+		                                   "remembering a record")) < 0)
+			break;
 		for (k = 0; k < 2 && rc == 0; k++) {
 			snprintf(fmt, sizeof(fmt), "DELETE FROM %s WHERE tbl = '%s' AND "
 			         "rid IN (SELECT id FROM \"%s\" WHERE %%s)", what[k],
@@ -1506,10 +1639,9 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 	x->via = p->relay ? p->device : p->upstream ? "^" : NULL;
 	x->up = -1;
 	fs_replica__now(x->now);
-	if (p->upstream)   /* head office has checked the rules */
-		return 0;
 	/* A regional server notes, with every change, the head-office log
-	** position it had pulled: head office's base for it. */
+	** position it had pulled: head office's base for it (for head
+	** office's own changes, the position before their frame). */
 	if (fs_replica__prepare(&st, r,
 	        "SELECT cursor FROM fs_upstream WHERE id = 1") < 0)
 		return r->err.code;
@@ -1519,6 +1651,8 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 	fs_replica__finish(r, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fs_err__sqlite(&r->err, r->db, rc, "reading the upstream");
+	if (p->upstream)   /* head office has checked the rules */
+		return 0;
 	return fs_policy__rules_load(&x->rules, r);
 }
 
@@ -1867,7 +2001,8 @@ int fs_store__relay_batch(fs_replica *r, int64_t after, uint64_t max,
 	        "c.loser_device) FROM fs_conflict c WHERE c.id = l.rid) "
 	        "ELSE l.col END, l.val, l.hlc, l.device, l.author, "
 	        "coalesce(l.up, 0) FROM fs_log l WHERE l.seq > ?1 AND "
-	        "l.via IS NULL AND l.op IN ('I', 'U', 'D', 'C', 'R') AND l.tbl <> 'fs_org' "
+	        "(l.via IS NULL OR l.via = '>') AND l.op IN ('I', 'U', 'D', 'C', 'R') "
+	        "AND l.tbl <> 'fs_org' "
 	        "ORDER BY l.seq LIMIT ?2") < 0)
 		return r->err.code;
 	sqlite3_bind_int64(st, 1, after);
@@ -2140,8 +2275,10 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		if ((!strcmp(dev, p->device) && en.op != 'C' &&
 		     !(via && !strcmp(via, "^"))) || !sqlite3_column_int(st, 9))
 			continue;
-		/* A regional server is not sent back what it relayed. */
-		if (p->relay && via && !strcmp(via, p->device))
+		/* A regional server is not sent back what it relayed; a write
+		** passed on to head office unmerged is for head office only. */
+		if ((p->relay && via && !strcmp(via, p->device)) ||
+		    (via && !strcmp(via, ">")))
 			continue;
 		if (en.op == 'X' || en.op == 'M') {
 			/* A customer changed department: only replicas that saw one

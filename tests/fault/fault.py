@@ -23,6 +23,12 @@ Each scenario (random.Random(seed)):
     sync, a client syncing onto a full disk (its files may grow only a
     few kB), kill -9 of the server (restarted at once or at the next step),
     SIGTERM and restart of the server.
+  - in some scenarios (--tiers), a regional server for the north region in
+    between: the north reps sync with it, and it syncs with head office
+    (its nightly sync, triggered by SIGUSR1) through a second proxy; its
+    faults: the link cut either way, kill -9 of the regional server in
+    the middle of its upstream sync or of a rep's sync, kill -9 of head
+    office while the regional server syncs, restarts.
 At the end the faults stop, every replica syncs until quiet, and:
   1. every change a client saw acknowledged (its sync exited 0 after the
      change was made) is on the server: in the merged log (fs_log) or kept
@@ -32,7 +38,11 @@ At the end the faults stop, every replica syncs until quiet, and:
   3. every replica lists the server's conflicts in its scope, each exactly
      once; every refused change is listed in its `rejections` and is not
      on the server;
-  4. no process died except by our kill -9; no sanitizer report anywhere.
+  4. no process died except by our kill -9; no sanitizer report anywhere;
+  5. with a regional server: it holds exactly head office's view of its
+     region (`dump --user` of its relay user), its reps' acknowledged
+     changes are at head office too, and both tiers hold the same
+     conflicts of the region (by natural key).
 A failing scenario prints its seed and the command that replays it.
 """
 import argparse
@@ -69,6 +79,37 @@ class Failure(Exception):
     pass
 
 
+REGIONAL = [0, 3, 6]     # the north reps: at the regional server when tiered
+
+
+def admin(d, *args):
+    rc, out, err = run([ADMIN, "--dir", d] + list(args))
+    if rc:
+        raise Failure("admin %s failed: %s" % (" ".join(args), err))
+    return out
+
+
+def make_regional_template(root, hq):
+    """The north regional server's directory: the north reps enrolled
+    there, and a relay device for it at head office (template hq)."""
+    srv = os.path.join(root, "template-north")
+    admin(hq, "user", "add", "north-office", "--role", "office", "--region", "north")
+    admin(hq, "device", "enroll", "north-office", "--relay", "--out",
+          os.path.join(root, "enrol-relay"))
+    admin(srv, "init")
+    # Its departments come from head office at each upstream sync; the
+    # same codes here let its users be made before the first one.
+    admin(srv, "dept", "add", "hq", "--name", "Head office")
+    admin(srv, "dept", "add", "north", "--name", "North", "--parent", "hq")
+    admin(srv, "dept", "add", "south", "--name", "South", "--parent", "hq")
+    for i in REGIONAL:
+        role, region = SCOPES[i]
+        admin(srv, "user", "add", USERS[i], "--role", role, "--region", region)
+        admin(srv, "device", "enroll", USERS[i], "--out",
+              os.path.join(root, "enrol-north-" + USERS[i]))
+    return srv
+
+
 def make_template(root):
     """A server directory with 8 users and one enrolled device each."""
     srv = os.path.join(root, "template")
@@ -90,15 +131,68 @@ def make_template(root):
     return srv
 
 
-class Replica:
-    def __init__(self, sc, idx):
+class Tier:
+    """A server directory, its fieldsyncd, and the proxy its clients (or,
+    for head office, also the regional server) talk through."""
+
+    def __init__(self, sc, name, template, extra=()):
         self.sc = sc
+        self.name = name
+        self.dir = os.path.join(sc.dir, name)
+        shutil.copytree(template, self.dir)
+        self.extra = extra
+        self.log = os.path.join(sc.dir, name + ".log")
+        self.server = None
+        self.proxy = None
+
+    def start(self):
+        self.server = e2eutil.Server(self.dir, self.log)
+        self.server.start(*self.extra)
+        if self.proxy:
+            self.proxy.set_upstream(self.server.port)
+
+    def up(self):
+        return self.server is not None and self.server.proc is not None
+
+    def stop(self, sig):
+        p = self.server.proc
+        if sig == signal.SIGKILL:
+            p.kill()
+            p.wait(30)
+        else:
+            p.send_signal(sig)
+            try:
+                rc = p.wait(30)
+            except subprocess.TimeoutExpired:
+                raise Failure("fieldsyncd (%s) did not stop on SIGTERM" % self.name)
+            if rc != 0:
+                raise Failure("fieldsyncd (%s) exited %d on SIGTERM" % (self.name, rc))
+        self.server.proc = None
+
+    def sql(self, q, params=()):
+        return self.server.sql(q, params)
+
+    def upstream_lines(self):
+        """The regional server's finished upstream syncs: (ok, line)."""
+        try:
+            text = open(self.log, errors="replace").read()
+        except OSError:
+            return []
+        return [("synced with" in l, l) for l in text.splitlines()
+                if "upstream: sync" in l]
+
+
+class Replica:
+    def __init__(self, sc, idx, tier):
+        self.sc = sc
+        self.tier = tier
         self.user = USERS[idx]
         self.role, self.scope = SCOPES[idx]
         self.regions = REGIONS[self.scope]
         self.refused = []     # customers it created outside its scope
         self.db = os.path.join(sc.dir, "r%d.db" % idx)
-        self.enrol = os.path.join(sc.root, "enrol-" + self.user)
+        self.enrol = os.path.join(sc.root, ("enrol-north-" if tier.name == "north"
+                                            else "enrol-") + self.user)
         self.records = {"customer": [], "contact": []}   # ids it knows
         self.unacked = []     # changes made since its last successful sync
         self.acked = []
@@ -185,19 +279,30 @@ class Replica:
 
 
 class Scenario:
-    def __init__(self, seed, root, template, nclients=None, verbose=False):
+    def __init__(self, seed, root, templates, nclients=None, verbose=False,
+                 tiers=0.0):
         self.seed = seed
         self.rnd = random.Random(seed)
         self.root = root
         self.dir = tempfile.mkdtemp(prefix="s%d-" % seed, dir=root)
-        self.srvdir = os.path.join(self.dir, "srv")
-        shutil.copytree(template, self.srvdir)
         self.verbose = verbose
         self.n = nclients or self.rnd.randint(2, 8)
-        self.server = None
-        self.proxy = None
+        self.hq = Tier(self, "hq", templates[0])
+        self.srvdir = self.hq.dir
+        self.north = None
+        self.up_proxy = None
+        if (self.rnd.random() < tiers and
+                any(i in REGIONAL for i in range(self.n))):
+            # nightly at a time that does not come: SIGUSR1 syncs it
+            far = time.strftime("%H:%M", time.localtime(time.time() + 43200))
+            self.north = Tier(self, "north", templates[1],
+                              ("--upstream", None, "--enroll",
+                               os.path.join(root, "enrol-relay"), "--sync-at", far))
         self.faults = {"cut": 0, "kill_client": 0, "kill_server": 0, "restart": 0}
-        self.log_no = 0
+
+    @property
+    def server(self):
+        return self.hq.server
 
     def say(self, text):
         if self.verbose:
@@ -208,57 +313,149 @@ class Scenario:
         if rep:
             raise Failure("sanitizer report from %s:\n%s" % (what, rep))
 
-    def start_server(self):
-        self.log_no += 1
-        self.server = e2eutil.Server(self.srvdir,
-                                     os.path.join(self.dir, "fieldsyncd.log"))
-        self.server.start()
-        if self.proxy:
-            self.proxy.set_upstream(self.server.port)
+    def start_server(self, tier=None):
+        tier = tier or self.hq
+        tier.start()
+        if tier is self.hq and self.up_proxy:
+            self.up_proxy.set_upstream(tier.server.port)
 
-    def stop_server(self, sig):
-        p = self.server.proc
-        if sig == signal.SIGKILL:
-            p.kill()
-            p.wait(30)
-        else:
-            p.send_signal(sig)
-            try:
-                rc = p.wait(30)
-            except subprocess.TimeoutExpired:
-                raise Failure("fieldsyncd did not stop on SIGTERM")
-            if rc != 0:
-                raise Failure("fieldsyncd exited %d on SIGTERM" % rc)
-        self.server.proc = None
+    def stop_server(self, sig, tier=None):
+        (tier or self.hq).stop(sig)
+
+    def tiers(self):
+        return [self.hq] + ([self.north] if self.north else [])
 
     def run(self):
         try:
             self.start_server()
-            self.proxy = e2eutil.Proxy(self.server.port)
-            reps = [Replica(self, i) for i in range(self.n)]
+            self.hq.proxy = e2eutil.Proxy(self.hq.server.port)
+            self.proxy = self.hq.proxy
+            if self.north:
+                self.up_proxy = e2eutil.Proxy(self.hq.server.port)
+                self.north.extra = tuple(self.up_proxy.addr if x is None else x
+                                         for x in self.north.extra)
+                self.north.start()
+                self.north.proxy = e2eutil.Proxy(self.north.server.port)
+                self.faults["tiered"] = 1
+            reps = [Replica(self, i, self.north if self.north and i in REGIONAL
+                            else self.hq) for i in range(self.n)]
             for r in reps:
-                r.must("init", "--server", self.proxy.addr, "--enroll", r.enrol)
-            steps = self.rnd.randint(6, 16)
+                r.must("init", "--server", r.tier.proxy.addr, "--enroll", r.enrol)
+            steps = self.rnd.randint(6, 16) + (6 if self.north else 0)
             for _ in range(steps):
                 self.step(reps)
             self.finish(reps)
         finally:
-            if self.proxy:
-                self.proxy.close()
-            if self.server and self.server.proc:
-                self.server.proc.kill()
-                self.server.proc.wait()
-        log = open(os.path.join(self.dir, "fieldsyncd.log"), errors="replace").read()
-        self.check_output(log, "fieldsyncd")
+            for p in (self.hq.proxy, self.up_proxy,
+                      self.north.proxy if self.north else None):
+                if p:
+                    p.close()
+            for t in self.tiers():
+                if t.server and t.server.proc:
+                    t.server.proc.kill()
+                    t.server.proc.wait()
+        for t in self.tiers():
+            log = open(t.log, errors="replace").read()
+            self.check_output(log, "fieldsyncd (%s)" % t.name)
         return self.faults
+
+    # ------------------------------------------------- the regional tier
+
+    def up_sync(self, timeout=60):
+        """Kicks the regional server (SIGUSR1) and waits for the end of an
+        upstream sync that started after the kick: True if it succeeded."""
+        t = self.north
+        before = len(t.upstream_lines())
+        t.server.proc.send_signal(signal.SIGUSR1)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            lines = t.upstream_lines()
+            # a sync in progress at the kick may end first; the kick then
+            # runs another, so wait for one that ends after two lines if
+            # the first one was quick
+            if len(lines) > before:
+                return lines[-1][0]
+            if t.server.proc.poll() is not None:
+                raise Failure("the regional server died: %s" % t.server.log_tail())
+            time.sleep(0.05)
+        raise Failure("the regional server's upstream sync did not end in %d s"
+                      % timeout)
+
+    def up_sync_ok(self):
+        """Upstream syncs until two succeed in a row (the first may have
+        been in progress before what it must carry arrived)."""
+        ok = 0
+        for _ in range(8):
+            if self.up_sync():
+                ok += 1
+                if ok == 2:
+                    return
+            else:
+                ok = 0
+                self.faults["final_retry"] = self.faults.get("final_retry", 0) + 1
+                time.sleep(0.2)
+        raise Failure("the regional server could not sync with head office: %s"
+                      % self.north.upstream_lines()[-1][1])
+
+    def tier_step(self):
+        rnd = self.rnd
+        t = self.north
+        if not self.hq.up():
+            self.start_server()
+        if not t.up():
+            self.start_server(t)
+        what = rnd.random()
+        if what < 0.4:
+            self.say("the regional server syncs upstream")
+            self.up_sync()
+        elif what < 0.55:
+            d = rnd.choice(["c2s", "s2c"])
+            n = rnd.randint(0, 12000)
+            self.say("the regional server syncs, link cut %s after %d bytes" % (d, n))
+            self.up_proxy.cut(**{d: n})
+            self.up_sync()
+            self.up_proxy.heal()
+            self.faults["up_cut"] = self.faults.get("up_cut", 0) + 1
+        elif what < 0.62:
+            self.say("the regional server syncs over a link of 1..64-byte reads")
+            self.up_proxy.chunky = random.Random(rnd.random())
+            self.up_sync()
+            self.up_proxy.chunky = None
+            self.faults["up_short_io"] = self.faults.get("up_short_io", 0) + 1
+        elif what < 0.77:
+            delay = rnd.uniform(0.0, 0.15)
+            self.say("kill -9 of the regional server %.3fs into its sync" % delay)
+            t.server.proc.send_signal(signal.SIGUSR1)
+            time.sleep(delay)
+            self.stop_server(signal.SIGKILL, t)
+            self.faults["kill_regional"] = self.faults.get("kill_regional", 0) + 1
+            if rnd.random() < 0.5:
+                self.start_server(t)
+        elif what < 0.9:
+            delay = rnd.uniform(0.0, 0.15)
+            self.say("kill -9 of head office %.3fs into the regional sync" % delay)
+            t.server.proc.send_signal(signal.SIGUSR1)
+            time.sleep(delay)
+            self.stop_server(signal.SIGKILL)
+            self.faults["kill_server"] += 1
+            if rnd.random() < 0.5:
+                self.start_server()
+        else:
+            self.say("SIGTERM and restart of the regional server")
+            self.stop_server(signal.SIGTERM, t)
+            self.start_server(t)
+            self.faults["restart"] += 1
 
     # ------------------------------------------------------------- steps
 
     def step(self, reps):
         rnd = self.rnd
+        if self.north and rnd.random() < 0.3:
+            return self.tier_step()
         r = rnd.choice(reps)
-        if self.server.proc is None:           # a kill -9 left it down
-            self.start_server()
+        for t in self.tiers():
+            if not t.up():                     # a kill -9 left it down
+                self.start_server(t)
         what = rnd.random()
         if what < 0.45:
             for _ in range(rnd.randint(1, 4)):
@@ -270,16 +467,16 @@ class Scenario:
             d = rnd.choice(["c2s", "s2c"])
             n = rnd.randint(0, 6000)
             self.say("%s syncs, cut %s after %d bytes" % (r.user, d, n))
-            self.proxy.cut(**{d: n})
+            r.tier.proxy.cut(**{d: n})
             r.sync()
-            self.proxy.heal()
+            r.tier.proxy.heal()
             self.faults["cut"] += 1
         elif what < 0.84:
             self.say("%s syncs over a connection that delivers 1..64 bytes at a time"
                      % r.user)
-            self.proxy.chunky = random.Random(rnd.random())
+            r.tier.proxy.chunky = random.Random(rnd.random())
             r.sync()
-            self.proxy.chunky = None
+            r.tier.proxy.chunky = None
             self.faults["short_io"] = self.faults.get("short_io", 0) + 1
         elif what < 0.865:
             room = rnd.randint(4096, 64000)
@@ -295,11 +492,11 @@ class Scenario:
             r.sync_killed(delay)
             self.faults["kill_client"] += 1
         elif what < 0.95:
-            self.say("kill -9 of the server while %s syncs" % r.user)
+            self.say("kill -9 of %s's server while %s syncs" % (r.tier.name, r.user))
             p = subprocess.Popen([FS, "--db", r.db, "sync"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, env=e2eutil._env())
             time.sleep(rnd.uniform(0.0, 0.1))
-            self.stop_server(signal.SIGKILL)
+            self.stop_server(signal.SIGKILL, r.tier)
             out, err = p.communicate(timeout=120)
             self.check_output(err.decode("utf-8", "replace"), "sync")
             if p.returncode == 0:
@@ -310,11 +507,11 @@ class Scenario:
                               % -p.returncode)
             self.faults["kill_server"] += 1
             if rnd.random() < 0.5:
-                self.start_server()
+                self.start_server(r.tier)
         else:
-            self.say("SIGTERM and restart of the server")
-            self.stop_server(signal.SIGTERM)
-            self.start_server()
+            self.say("SIGTERM and restart of %s's server" % r.user)
+            self.stop_server(signal.SIGTERM, r.tier)
+            self.start_server(r.tier)
             self.faults["restart"] += 1
 
     def edit(self, r):
@@ -377,42 +574,73 @@ class Scenario:
 
     # ------------------------------------------------------------ checks
 
+    def final_sync(self, r):
+        """A sync that fails on the way in (the test proxy has, rarely and
+        only under heavy load, reset a connection it had not yet accepted)
+        is retried; three failures in a row fail the scenario.  Retries
+        are counted and reported."""
+        for attempt in range(3):
+            rc, out, err = r.cli("sync", "--json", timeout=120)
+            if rc != 1:
+                break
+            self.faults["final_retry"] = self.faults.get("final_retry", 0) + 1
+            last = err.strip()
+            time.sleep(0.2)
+        else:
+            raise Failure("final sync of %s failed 3 times: %s\nproxy events: "
+                          "%r" % (r.user, last, r.tier.proxy.events[-8:]))
+        if rc == 0:
+            r.acked += r.unacked
+            r.unacked = []
+
     def finish(self, reps):
-        self.proxy.heal()
-        if self.server.proc is None:
-            self.start_server()
-        # "Every replica syncs until quiet": a sync that fails on the way in
-        # (the test proxy has, rarely and only under heavy load, reset a
-        # connection it had not yet accepted) is retried; three failures
-        # in a row fail the scenario.  Retries are counted and reported.
+        for p in (self.hq.proxy, self.up_proxy,
+                  self.north.proxy if self.north else None):
+            if p:
+                p.heal()
+        for t in self.tiers():
+            if not t.up():
+                self.start_server(t)
+        # Every replica syncs until quiet; with a regional server, its
+        # reps' changes go up and head office's come down in between.
+        north = [r for r in reps if r.tier is self.north]
+        direct = [r for r in reps if r.tier is self.hq]
         for _ in range(2):
-            for r in reps:
-                for attempt in range(3):
-                    rc, out, err = r.cli("sync", "--json", timeout=120)
-                    if rc != 1:
-                        break
-                    self.faults["final_retry"] = self.faults.get("final_retry", 0) + 1
-                    last = err.strip()
-                    time.sleep(0.2)
-                else:
-                    raise Failure("final sync of %s failed 3 times: %s\nproxy events: "
-                                  "%r" % (r.user, last, self.proxy.events[-8:]))
-                if rc == 0:
-                    r.acked += r.unacked
-                    r.unacked = []
+            for r in north:
+                self.final_sync(r)
+            if self.north:
+                self.up_sync_ok()
+            for r in direct:
+                self.final_sync(r)
+            if self.north:
+                self.up_sync_ok()
+            for r in north:
+                self.final_sync(r)
         for r in reps:                       # quiet: nothing left to push
             if json.loads(r.must("status", "--json"))["pending_changes"] != 0:
                 raise Failure("%s still has pending changes" % r.user)
+        if self.north:
+            st = json.loads(admin(self.north.dir, "upstream", "status", "--json"))
+            if st["pending"] != 0:
+                raise Failure("the regional server still has %d change(s) for "
+                              "head office" % st["pending"])
+            rc, want, err = run([ADMIN, "--dir", self.hq.dir, "dump", "--user",
+                                 "north-office"])
+            got = admin(self.north.dir, "dump")
+            if rc or got != want:
+                raise Failure("the regional server's dump differs from head "
+                              "office's view of its region:\n%s"
+                              % e2eutil._diff(want, got, "head office", "north"))
         for r in reps:
-            rc, want, err = run([ADMIN, "--dir", self.srvdir, "dump", "--user", r.user])
+            rc, want, err = run([ADMIN, "--dir", r.tier.dir, "dump", "--user", r.user])
             if rc:
                 raise Failure("admin dump --user %s failed: %s" % (r.user, err))
             got = r.must("dump")
             if got != want:
-                raise Failure("%s's dump differs from the server's view of its "
-                              "scope:\n%s"
-                              % (r.user, e2eutil._diff(want, got, "server", r.user)))
-        # refused changes: listed as rejections, not on the server
+                raise Failure("%s's dump differs from %s's view of its scope:\n%s"
+                              % (r.user, r.tier.name,
+                                 e2eutil._diff(want, got, r.tier.name, r.user)))
+        # refused changes: listed as rejections, on no server
         for r in reps:
             if not r.refused:
                 continue
@@ -421,13 +649,15 @@ class Scenario:
                 if rid not in listed:
                     raise Failure("%s's customer %s, outside its scope, is not "
                                   "listed as a rejection" % (r.user, rid))
-                if self.server.sql("SELECT 1 FROM customer WHERE id = ?", (rid,)):
-                    raise Failure("%s's customer %s, outside its scope, reached "
-                                  "the server" % (r.user, rid))
-        # 1. acknowledged changes are on the server
+                for t in self.tiers():
+                    if t.sql("SELECT 1 FROM customer WHERE id = ?", (rid,)):
+                        raise Failure("%s's customer %s, outside its scope, "
+                                      "reached %s" % (r.user, rid, t.name))
+        # 1. acknowledged changes are at head office (through the regional
+        # server for its reps)
         for r in reps:
             for (t, rid, f, v) in r.acked:
-                hit = self.server.sql(
+                hit = self.hq.sql(
                     "SELECT 1 FROM fs_log WHERE tbl = ?1 AND rid = ?2 AND ("
                     "(op = 'U' AND col = ?3 AND val = json_quote(?4)) OR "
                     "(op = 'I' AND json_extract(val, '$.' || ?3) = ?4)) "
@@ -438,13 +668,13 @@ class Scenario:
                     (t, rid, f, v))
                 if not hit:
                     raise Failure("%s's acknowledged change %s %s.%s = %r is not "
-                                  "on the server" % (r.user, t, rid, f, v))
+                                  "at head office" % (r.user, t, rid, f, v))
         # 3. conflicts: the server's in each scope, the same list for the
-        # same scope, each once
+        # same scope on the same server, each once
         ref = {}
         for r in reps:
             regions = REGIONS[r.scope]
-            srv = self.server.sql(
+            srv = r.tier.sql(
                 "SELECT count(*) FROM fs_conflict WHERE scope IN (%s)"
                 % ",".join("?" * len(regions)), tuple(regions))[0][0]
             confs = json.loads(r.must("conflicts", "--all", "--json"))
@@ -453,28 +683,42 @@ class Scenario:
             if len(set(keys)) != len(keys):
                 raise Failure("%s lists a conflict twice" % r.user)
             if len(confs) != srv:
-                raise Failure("%s lists %d conflicts, the server holds %d in its "
-                              "scope" % (r.user, len(confs), srv))
-            key = tuple(regions)
+                raise Failure("%s lists %d conflicts, %s holds %d in its "
+                              "scope" % (r.user, len(confs), r.tier.name, srv))
+            key = (r.tier.name, tuple(regions))
             if key not in ref:
                 ref[key] = (r.user, confs)
             elif confs != ref[key][1]:
                 raise Failure("%s's conflict list differs from %s's"
                               % (r.user, ref[key][0]))
+        # 5. both tiers hold the region's conflicts (ids differ per server)
+        if self.north:
+            q = ("SELECT tbl, rid, col, loser_hlc, loser_device, "
+                 "resolved_at IS NOT NULL FROM fs_conflict WHERE scope = 'north' "
+                 "ORDER BY 1, 2, 3, 4, 5")
+            a, b = self.hq.sql(q), self.north.sql(q)
+            if a != b:
+                raise Failure("head office and the regional server hold "
+                              "different conflicts of the region:\nonly at head "
+                              "office: %r\nonly at the regional server: %r"
+                              % (sorted(set(a) - set(b))[:5],
+                                 sorted(set(b) - set(a))[:5]))
 
 
-def one(seed, root, template, nclients, verbose, keep):
+def one(seed, root, templates, nclients, verbose, keep, tiers):
     """Runs one scenario (in a worker process): (seed, faults, error)."""
-    sc = Scenario(seed, root, template, nclients, verbose=verbose)
+    sc = Scenario(seed, root, templates, nclients, verbose=verbose, tiers=tiers)
     try:
         faults = sc.run()
     except (Failure, AssertionError, subprocess.TimeoutExpired, OSError) as e:
-        try:
-            tail = "".join(open(os.path.join(sc.dir, "fieldsyncd.log"),
-                                errors="replace").readlines()[-30:])
-        except OSError:
-            tail = ""
-        return seed, None, "%s\nserver log (last lines):\n%s" % (e, tail)
+        tail = ""
+        for t in sc.tiers():
+            try:
+                tail += "---- %s ----\n%s" % (t.name, "".join(
+                    open(t.log, errors="replace").readlines()[-30:]))
+            except OSError:
+                pass
+        return seed, None, "%s\nserver logs (last lines):\n%s" % (e, tail)
     if not keep:
         shutil.rmtree(sc.dir, ignore_errors=True)
     return seed, faults, None
@@ -499,6 +743,8 @@ def main():
     ap.add_argument("--replay", type=int, default=None, help="run one seed, verbose")
     ap.add_argument("--soak", type=float, default=0, help="run for this many seconds")
     ap.add_argument("--clients", type=int, default=None, help="replicas per scenario")
+    ap.add_argument("--tiers", type=float, default=0.3,
+                    help="share of scenarios with a regional server (0.3)")
     ap.add_argument("--keep", action="store_true", help="keep the directories")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
                     help="scenarios run at once (default: the CPU count)")
@@ -515,6 +761,7 @@ def main():
     me = os.path.relpath(os.path.abspath(__file__))
     try:
         template = make_template(root)
+        templates = (template, make_regional_template(root, template))
         if a.replay is not None:
             seeds = [a.replay]
         else:
@@ -535,8 +782,8 @@ def main():
                     break
                 if failed:
                     break
-                pending.add(ex.submit(one, seed, root, template, a.clients,
-                                      a.replay is not None, a.keep))
+                pending.add(ex.submit(one, seed, root, templates, a.clients,
+                                      a.replay is not None, a.keep, a.tiers))
                 if len(pending) >= jobs:
                     done, pending = concurrent.futures.wait(
                         pending, return_when=concurrent.futures.FIRST_COMPLETED)

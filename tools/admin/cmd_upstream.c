@@ -28,11 +28,11 @@ int admin_cmd_upstream(const char *dir, int argc, char **argv)
 	        "'mode', mode, 'syncs', syncs, 'last_sync', last_sync, "
 	        "'last_error', last_error, 'cursor', cursor, 'bootstrapped', "
 	        "bootstrapped, 'pending', (SELECT count(*) FROM fs_log l WHERE "
-	        "l.seq > u.pushed AND l.via IS NULL AND "
+	        "l.seq > u.pushed AND (l.via IS NULL OR l.via = '>') AND "
 	        "l.op IN ('I', 'U', 'D', 'C', 'R') AND l.tbl <> 'fs_org')), "
 	        "server, mode, syncs, coalesce(last_sync, 'never'), last_error, "
 	        "(SELECT count(*) FROM fs_log l WHERE l.seq > u.pushed AND "
-	        "l.via IS NULL AND l.op IN ('I', 'U', 'D', 'C', 'R') AND "
+	        "(l.via IS NULL OR l.via = '>') AND l.op IN ('I', 'U', 'D', 'C', 'R') AND "
 	        "l.tbl <> 'fs_org'), cursor FROM fs_upstream u WHERE id = 1") < 0) {
 		rc = admin_fail("%s%s", fs_replica_errmsg(r), "");
 		goto done;

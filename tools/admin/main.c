@@ -253,7 +253,15 @@ static int cmd_device(const char *dir, int argc, char **argv)
 		const char *user = argc >= 2 ? argv[1] : NULL;
 		int relay = has_flag(argc, argv, "--relay");
 
-		if (!user || user[0] == '-' || !out) {
+		int k;
+
+		for (k = 2; k < argc; k++) {
+			if (!strcmp(argv[k], "--out") && k + 1 < argc)
+				k++;
+			else if (strcmp(argv[k], "--relay"))
+				break;
+		}
+		if (!user || user[0] == '-' || !out || k < argc) {
 			rc = usage("device enroll USER --out DIR2 [--relay]%s", "");
 			goto done;
 		}
