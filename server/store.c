@@ -571,6 +571,43 @@ static int tomb_dept(char **dept, fs_replica *r, const char *tbl,
 	        "placing a deleted record");
 }
 
+/* Whether the creation of record (tbl, rid) was kept as a 'record
+** deleted' conflict (made under a record deleted meanwhile): 1 with the
+** delete's version in *winner and the conflict's department in *dept
+** (either may be NULL; *dept malloc'd, NULL for none), 0 if not. */
+static int kept_creation(fs_replica *r, const char *tbl, const char *rid,
+                         clockv *winner, char **dept)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (dept)
+		*dept = NULL;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT winner_hlc, winner_device, scope FROM fs_conflict WHERE "
+	        "tbl = ? AND rid = ? AND col = '' AND reason = 'record deleted' "
+	        "LIMIT 1") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && winner) {
+		winner->found = 1;
+		winner->hlc = sqlite3_column_int64(st, 0);
+		snprintf(winner->device, sizeof(winner->device), "%s",
+		         (const char *)sqlite3_column_text(st, 1));
+	}
+	if (rc == SQLITE_ROW && dept && sqlite3_column_type(st, 2) != SQLITE_NULL &&
+	    !(*dept = strdup((const char *)sqlite3_column_text(st, 2))))
+		rc = SQLITE_NOMEM;
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading a conflict");
+	return 0;
+}
+
 /* The department of the conflict a resolution resolves. */
 static int conflict_dept(char **dept, fs_replica *r, const char *id)
 {
@@ -696,19 +733,12 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	} else if (!found && (rc = tomb_dept(&dept, r, t->name, en->rid)) < 0) {
 		goto done;
 	} else if (!found && rc == 0 && en->op == 'U' &&
-	           (rc = text_row(&dept, r, "SELECT coalesce(scope, '') FROM "
-	                          "fs_conflict WHERE tbl = ?1 AND rid = ?2 AND "
-	                          "col = '' AND reason = 'record deleted' LIMIT 1",
-	                          t->name, en->rid, "reading a conflict")) != 0) {
+	           (rc = kept_creation(r, t->name, en->rid, NULL, &dept)) != 0) {
 		/* Its creation was kept as a conflict (made under a record
 		** deleted meanwhile): so is this edit of it (merge_field). */
 		if (rc < 0)
 			goto done;
 		x->parent_deleted = 1;
-		if (!*dept) {
-			free(dept);
-			dept = NULL;
-		}
 		x->dept = dept;
 		dept = NULL;
 		rc = 0;
@@ -912,23 +942,10 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	if (!cur.found && x->parent_deleted) {
 		/* Made under a deleted record, its creation kept as a conflict:
 		** the edit is kept the same way, against the same delete. */
-		sqlite3_stmt *st = NULL;
-		if (fs_replica__prepare(&st, r,
-		        "SELECT winner_hlc, winner_device FROM fs_conflict WHERE "
-		        "tbl = ? AND rid = ? AND col = '' AND reason = "
-		        "'record deleted' LIMIT 1") < 0)
-			return r->err.code;
-		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			tomb.hlc = sqlite3_column_int64(st, 0);
-			snprintf(tomb.device, sizeof(tomb.device), "%s",
-			         (const char *)sqlite3_column_text(st, 1));
-		}
-		fs_replica__finish(r, st);
-		if (rc != SQLITE_ROW)
-			return fs_err__sqlite(&r->err, r->db, rc == SQLITE_DONE
-			                      ? SQLITE_CORRUPT : rc, "reading a conflict");
+		if ((rc = kept_creation(r, t->name, rid, &tomb, NULL)) <= 0)
+			return rc < 0 ? rc : fs_err__set(&r->err, FS_ECORRUPT,
+			                                 "%s %s: its conflict is gone",
+			                                 t->noun, rid);
 		rc = conflict_add(x, t->name, rid, c->name, "record deleted", NULL,
 		                  tomb.hlc, tomb.device, val, hlc, dev);
 		return rc < 0 ? rc : evict(x, t, rid);

@@ -109,29 +109,6 @@ class ScopeTest(e2eutil.E2ECase):
     def user_dump(self, user):
         return self.admin("dump", "--user", user)
 
-    def sync(self, c, refused=0):
-        """A sync of c whose push has exactly `refused` changes refused by
-        the server (0: exit 0, ok; more: exit 5, --json says rejected
-        that many); returns the --json report."""
-        n = refused
-        rc, out, err = c.try_sync()
-        try:
-            rep = json.loads(out)
-        except ValueError:
-            self.fail(self.msg("sync --json on %s printed %r (rc %d, err %r)"
-                               % (c.name, out, rc, err)))
-        if n == 0:
-            self.assertEqual((rc, rep.get("ok"), rep.get("rejected")), (0, True, 0),
-                             self.msg("sync on %s: want no refusal, got rc %d %r %s"
-                                      % (c.name, rc, rep, err.strip())))
-        else:
-            self.assertEqual((rc, rep.get("rejected")), (5, n),
-                             self.msg("sync on %s: want %d refused (exit 5), got rc "
-                                      "%d %r %s; rejections now: %s"
-                                      % (c.name, n, rc, rep, err.strip(),
-                                         c.ok("rejections", "--json"))))
-        return rep
-
     def rejections(self, c):
         v = c.json("rejections")
         self.assertIsInstance(v, list)

@@ -250,27 +250,6 @@ class TiersTest(e2eutil.E2ECase):
                 "upstream sync of %s reports an error: %r" % (r.name, s)))
         return s
 
-    def sync(self, c, refused=0):
-        """A sync of c whose push has exactly `refused` changes refused
-        (0: exit 0 and ok; more: exit 5 and --json rejected that many)."""
-        rc, out, err = c.try_sync()
-        try:
-            rep = json.loads(out)
-        except ValueError:
-            self.fail(self.msg("sync --json on %s printed %r (rc %d, err %r)"
-                               % (c.name, out, rc, err)))
-        if refused == 0:
-            self.assertEqual((rc, rep.get("ok"), rep.get("rejected")), (0, True, 0),
-                             self.msg("sync on %s: want no refusal, got rc %d %r %s"
-                                      % (c.name, rc, rep, err.strip())))
-        else:
-            self.assertEqual((rc, rep.get("rejected")), (5, refused),
-                             self.msg("sync on %s: want %d refused (exit 5), got rc "
-                                      "%d %r %s; rejections now: %s"
-                                      % (c.name, refused, rc, rep, err.strip(),
-                                         c.ok("rejections", "--json"))))
-        return rep
-
     def propagate(self, reps, hq_clients, regionals=None, rounds=2):
         """Everything reaches everyone: `rounds` times (reps sync with their
         regional servers, each regional server syncs upstream, HQ's

@@ -1,6 +1,10 @@
 /*
 ** fuzz_push.c -- fuzz target: a PUSH payload merged by the server
-** (server/store.c), the one input a client fully controls.
+** (server/store.c), the one input a client fully controls.  A batch id
+** starting with 'R' is pushed as by a regional server (relay: entries name
+** their own device and author, may be C entries, R entries by natural
+** key); one starting with 'U' is merged as head office's changes at a
+** regional server (fs_store__apply_upstream: snapshot field clocks, X).
 **
 ** The payload is merged into a central database seeded with a customer,
 ** then rolled back to the seed by deleting what the batch added (the
@@ -91,8 +95,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fs_buf_put(&payload, data, size);
 	fs_rd__init(&rd, &payload);
 	if (fs_rd__str(&rd, &batch, &srv->err) == 0 &&
-	    fs_rd__uv(&rd, &n, &srv->err) == 0 && n <= 10000)
-		(void)fs_store__push(srv, &peer, batch, &rd, n, &ack);
+	    fs_rd__uv(&rd, &n, &srv->err) == 0 && n <= 10000) {
+		if (batch && batch[0] == 'U') {
+			fs_upstream_pos pos;
+			uint64_t applied;
+			memset(&pos, 0, sizeof(pos));
+			pos.cursor = 7;
+			fs_store__upstream_peer(&peer, fs_replica_schema_version(srv));
+			(void)fs_store__apply_upstream(srv, &peer, &rd, n, &pos, &applied);
+		} else {
+			if (batch && batch[0] == 'R') {
+				peer.relay = 1;
+				snprintf(peer.role, sizeof(peer.role), "office");
+			}
+			(void)fs_store__push(srv, &peer, batch, &rd, n, &ack);
+		}
+	}
 	fs_buf_free(&payload);
 	fs_buf_free(&ack);
 	/* Keep the database small and check it now and then. */
@@ -105,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		sqlite3_finalize(st);
 		fs_replica__exec(srv, "DELETE FROM fs_log; DELETE FROM fs_clock; "
-		                 "DELETE FROM fs_conflict; DELETE FROM fs_batch", "fuzz");
+		                 "DELETE FROM fs_conflict; DELETE FROM fs_batch; "
+		                 "DELETE FROM fs_origin; DELETE FROM fs_gone", "fuzz");
 	}
 	return 0;
 }

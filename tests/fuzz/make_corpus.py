@@ -65,6 +65,35 @@ def main():
           + entry("I", "customer", CID, None, REC, HLC, 0)
           + entry("U", "nosuch", CID, "x", "1", HLC + 5, 0)
           + entry("U", "customer", CID, "nosuchfield", "1", HLC + 6, 0))
+    # a regional server's push (batch id 'R...'): own devices and authors,
+    # a conflict it recorded, a resolution by natural key
+    conflict = json.dumps({"id": 4, "table": "customer", "record": CID,
+                           "field": "city", "reason": "concurrent edit",
+                           "winner_value": json.dumps("Paris"), "winner_hlc": HLC + 1,
+                           "winner_device": "dev-a", "winner_author": "alice",
+                           "loser_value": json.dumps("Lyon"), "loser_hlc": HLC,
+                           "loser_device": "dev-b", "loser_author": "bob",
+                           "created_at": "2026-11-22T09:00:00Z"})
+    key = json.dumps(["customer", CID, "city", HLC, "dev-b"])
+    rec_n = json.dumps(dict(json.loads(REC), region="north"))
+    write("push", "relay",
+          st("R-dev-1-4") + uv(4)
+          + entry("I", "customer", CID, None, rec_n, HLC, 3, "dev-a", "alice")
+          + entry("U", "customer", CID, "city", json.dumps("Paris"), HLC + 1, 3,
+                  "dev-a", "alice")
+          + entry("C", "fs_conflict", "4", "city", conflict, HLC + 1, 3)
+          + entry("R", "fs_conflict", "4", key, json.dumps("Lyon"), HLC + 2, 3,
+                  "dev-b", "bob"))
+    # head office's changes at a regional server (batch id 'U...'): a
+    # snapshot creation with field clocks, an update, a drop
+    clocks = json.dumps({"city": [HLC + 1, "dev-a"]})
+    write("push", "upstream",
+          st("U") + uv(4)
+          + entry("I", "customer", CID, clocks, REC, HLC, 0, "dev-a", "alice")
+          + entry("I", "customer", CID, clocks, REC, HLC, 0, "dev-a", "alice")
+          + entry("U", "customer", CID, "city", json.dumps("Oslo"), HLC + 2, 9,
+                  "dev-c", "carol")
+          + entry("X", "customer", CID, None, None, HLC + 3, 10))
 
 
 if __name__ == "__main__":
