@@ -66,9 +66,11 @@ static const char usage_text[] =
 "  --sync-every MINUTES      sync every MINUTES minutes\n"
 "  --sync-at HH:MM           sync once a day at HH:MM (local time)\n"
 "                            Without either: continuously (a second after\n"
-"                            local changes, and every 30 s).  In every mode it\n"
-"                            syncs at start, and SIGUSR1 makes it sync now.\n"
-"                            `fieldsync-admin upstream status` shows the link.\n"
+"                            local changes, and every 30 s).\n"
+"  --sync-poll SECONDS       continuous mode: pull at least every SECONDS\n"
+"                            (default 30)\n"
+"  In every mode it syncs at start, and SIGUSR1 makes it sync now;\n"
+"  `fieldsync-admin upstream status` shows the link.\n"
 "  --help, --version\n"
 "\n"
 "The ledger DIR/ledger.git must exist (fieldsync-admin init makes it); a\n"
@@ -596,7 +598,7 @@ int main(int argc, char **argv)
 	server srv;
 	const char *dir = NULL, *listen_arg = NULL;
 	const char *up_server = NULL, *up_enroll = NULL;
-	int every_min = 0, at_min = -1;
+	int every_min = 0, at_min = -1, poll_s = 0;
 	char listen[300] = "127.0.0.1:7443", host[256], port[16];
 	char *ca = NULL, *cert = NULL, *key = NULL, path[1200];
 	fs_replica *r = NULL;
@@ -637,6 +639,10 @@ int main(int argc, char **argv)
 			if (parse_ms(v, &every_min) < 0 || every_min < 1)
 				return fprintf(stderr, "fieldsyncd: bad --sync-every '%s' "
 				               "(minutes, at least 1)\n", v), 2;
+		} else if (!strcmp(a, "--sync-poll")) {
+			if (parse_ms(v, &poll_s) < 0 || poll_s < 1 || poll_s > 86400)
+				return fprintf(stderr, "fieldsyncd: bad --sync-poll '%s' "
+				               "(seconds, 1 to 86400)\n", v), 2;
 		} else if (!strcmp(a, "--sync-at")) {
 			if ((at_min = fs_upstream_parse_at(v)) < 0)
 				return fprintf(stderr, "fieldsyncd: bad --sync-at '%s' "
@@ -673,9 +679,14 @@ int main(int argc, char **argv)
 		        "(see --help)\n");
 		return 2;
 	}
-	if (!up_server && (every_min || at_min >= 0)) {
-		fprintf(stderr, "fieldsyncd: --sync-every and --sync-at need "
-		        "--upstream\n");
+	if (!up_server && (every_min || at_min >= 0 || poll_s)) {
+		fprintf(stderr, "fieldsyncd: --sync-every, --sync-at and --sync-poll "
+		        "need --upstream\n");
+		return 2;
+	}
+	if (poll_s && (every_min || at_min >= 0)) {
+		fprintf(stderr, "fieldsyncd: --sync-poll is for continuous mode "
+		        "(without --sync-every or --sync-at)\n");
 		return 2;
 	}
 	if (every_min && at_min >= 0) {
@@ -754,6 +765,7 @@ int main(int argc, char **argv)
 		uc.db_path = srv.db_path;
 		uc.every_min = every_min;
 		uc.at_min = at_min;
+		uc.poll_s = poll_s;
 		uc.timeout_ms = 30000;
 		uc.write_lock = &srv.write_lock;
 		uc.ledger = srv.ledger;

@@ -511,7 +511,8 @@ static void *run(void *arg)
 			else if (u->c.at_min >= 0)
 				next = now_ms() + until_daily(u->c.at_min) * 1000LL;
 			else
-				next = now_ms() + FS_UPSTREAM_POLL_S * 1000LL;
+				next = now_ms() + (u->c.poll_s > 0 ? u->c.poll_s
+				                   : FS_UPSTREAM_POLL_S) * 1000LL;
 		}
 	}
 	return NULL;

@@ -6,7 +6,7 @@
 ** relay device DIR holds, copies head office's department tree, pushes
 ** this server's own changes and pulls head office's changes within its
 ** region.  When it syncs: at start, then continuously (soon after local
-** changes, and every FS_UPSTREAM_POLL_S seconds), every N minutes, or
+** changes, and every poll_s seconds), every N minutes, or
 ** once a day at HH:MM; and whenever fs_upstream_kick() is called
 ** (SIGUSR1).
 */
@@ -17,7 +17,7 @@
 
 #include "err.h"
 
-#define FS_UPSTREAM_POLL_S 30
+#define FS_UPSTREAM_POLL_S 30    /* continuous mode's default poll_s */
 
 typedef struct fs_upstream fs_upstream;
 
@@ -27,6 +27,7 @@ typedef struct fs_upstream_conf {
 	const char *db_path;      /* this server's central database */
 	int every_min;            /* > 0: every N minutes */
 	int at_min;               /* >= 0: daily at this minute (local time) */
+	int poll_s;               /* continuous: pull at least this often */
 	int timeout_ms;           /* connect and read timeout */
 	pthread_mutex_t *write_lock;  /* the server's: merges are serialised */
 	struct fs_ledger *ledger;     /* NULL without one: what head office's
