@@ -743,8 +743,8 @@ def main():
     ap.add_argument("--replay", type=int, default=None, help="run one seed, verbose")
     ap.add_argument("--soak", type=float, default=0, help="run for this many seconds")
     ap.add_argument("--clients", type=int, default=None, help="replicas per scenario")
-    ap.add_argument("--tiers", type=float, default=0.3,
-                    help="share of scenarios with a regional server (0.3)")
+    ap.add_argument("--tiers", type=float, default=0.2,
+                    help="share of scenarios with a regional server (0.2)")
     ap.add_argument("--keep", action="store_true", help="keep the directories")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
                     help="scenarios run at once (default: the CPU count)")
