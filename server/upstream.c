@@ -118,7 +118,8 @@ static int expect(session *x, int want, fs_err *e)
 	return 0;
 }
 
-/* Runs one statement on the link's row, under the write lock. */
+/* Runs one statement on the link's row, under the write lock: text is
+** bound to ?1 and n to ?2, where the statement has them. */
 static int state_exec(fs_upstream *u, const char *sql, const char *text,
                       int64_t n)
 {
@@ -127,9 +128,11 @@ static int state_exec(fs_upstream *u, const char *sql, const char *text,
 
 	pthread_mutex_lock(u->c.write_lock);
 	if ((rc = fs_replica__prepare(&st, u->r, sql)) == 0) {
-		if (text)
+		int params = sqlite3_bind_parameter_count(st);
+		if (text && params >= 1)
 			sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, n);
+		if (params >= 2)
+			sqlite3_bind_int64(st, 2, n);
 		rc = fs_replica__step_done(u->r, st, "saving the upstream state");
 		fs_replica__finish(u->r, st);
 	}
@@ -206,8 +209,8 @@ static int hello(session *x, fs_err *e)
 	pthread_mutex_unlock(u->c.write_lock);
 	if (rc < 0)
 		return fs_err__set(e, rc, "%s", fs_replica_errmsg(u->r));
-	return state_exec(u, "UPDATE fs_upstream SET device = ?1 WHERE id = 1 "
-	                  "AND ?2 = ?2", x->device, 0) < 0
+	return state_exec(u, "UPDATE fs_upstream SET device = ?1 WHERE id = 1",
+	                  x->device, 0) < 0
 	       ? fs_err__set(e, FS_ERROR, "%s", fs_replica_errmsg(u->r)) : 0;
 }
 
@@ -261,8 +264,8 @@ static int push(session *x, fs_err *e)
 		if (n == 0) {
 			/* Only entries with nothing to send (a resolution of a
 			** conflict that left): skip them. */
-			if ((rc = state_exec(u, "UPDATE fs_upstream SET pushed = ?2 "
-			                     "WHERE id = 1 AND ?1 IS NULL", NULL,
+			if ((rc = state_exec(u, "UPDATE fs_upstream SET pushed = "
+			                     "max(pushed, ?2) WHERE id = 1", NULL,
 			                     last)) < 0) {
 				fs_err__set(e, rc, "%s", fs_replica_errmsg(u->r));
 				break;
@@ -495,7 +498,7 @@ static void *run(void *arg)
 				say(u, "upstream: sync with %s failed: %s", u->c.server,
 				    e.msg);
 				state_exec(u, "UPDATE fs_upstream SET last_error = ?1 "
-				           "WHERE id = 1 AND ?2 = ?2", e.msg, 0);
+				           "WHERE id = 1", e.msg, 0);
 				next = now_ms() + (continuous ? 10 : RETRY_S) * 1000LL;
 				continue;
 			}
@@ -503,8 +506,8 @@ static void *run(void *arg)
 				char ts[24];
 				fs_replica__now(ts);
 				state_exec(u, "UPDATE fs_upstream SET syncs = syncs + 1, "
-				           "last_sync = ?1, last_error = NULL WHERE id = 1 "
-				           "AND ?2 = ?2", ts, 0);
+				           "last_sync = ?1, last_error = NULL WHERE id = 1",
+				           ts, 0);
 			}
 			if (u->c.every_min > 0)
 				next = now_ms() + u->c.every_min * 60000LL;
