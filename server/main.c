@@ -58,7 +58,8 @@ static const char usage_text[] =
 "                            that the next start with the ledger fills in)\n"
 "  --ledger-delay MS         test hook: the ledger writer waits MS ms before\n"
 "                            each commit (a window to kill the server in)\n"
-
+"  --help, --version\n"
+"\n"
 "A regional server (docs/tiers.md) also syncs with head office:\n"
 "  --upstream HOST:PORT      head office's server\n"
 "  --enroll DIR2             the relay device made there by `fieldsync-admin\n"
@@ -71,7 +72,6 @@ static const char usage_text[] =
 "                            (default 30)\n"
 "  In every mode it syncs at start, and SIGUSR1 makes it sync now;\n"
 "  `fieldsync-admin upstream status` shows the link.\n"
-"  --help, --version\n"
 "\n"
 "The ledger DIR/ledger.git must exist (fieldsync-admin init makes it); a\n"
 "missing or corrupt ledger stops the server with the reason.  Every accepted\n"
