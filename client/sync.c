@@ -233,30 +233,12 @@ static int s_write(void *ctx, const void *buf, size_t n, fs_err *e)
 /* Receives a frame of the wanted type; an ERROR frame becomes the error. */
 static int expect(session *x, int want)
 {
-	fs_replica *r = x->r;
 	fs_err e;
-	int type, rc;
+	int rc;
 
 	memset(&e, 0, sizeof(e));
-	do {    /* WAIT: the server is busy and has queued the request */
-		if ((rc = fs_wire__recv(&x->s, &type, &x->in, &e)) < 0)
-			return fs_err__set(&r->err, rc, "server: %s", e.msg);
-	} while (type == FS_MSG_WAIT);
-	if (type == FS_MSG_ERROR) {
-		fs_rd rd;
-		uint64_t code = 0;
-		const char *msg = NULL;
-		fs_rd__init(&rd, &x->in);
-		fs_rd__uv(&rd, &code, &e);
-		fs_rd__str(&rd, &msg, &e);
-		rc = code >= 1 && code <= 13 ? -(int)code : FS_ERROR;
-		return fs_err__set(&r->err, rc, "server refused: %s",
-		                   msg ? msg : "(no reason)");
-	}
-	if (type != want)
-		return fs_err__set(&r->err, FS_ECORRUPT,
-		                   "server sent message type %d, expected %d", type,
-		                   want);
+	if ((rc = fs_wire__expect(&x->s, want, &x->in, "server", &e)) < 0)
+		return fs_err__set(&x->r->err, rc, "%s", e.msg);
 	return 0;
 }
 

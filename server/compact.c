@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "../client/replica_int.h"
+#include "store.h"
 #include "value.h"
 
 static int64_t now_ms(void)
@@ -135,8 +136,7 @@ int fs_compact(fs_replica *r, const fs_compact_options *o,
 	** with --force: it is nowhere else (docs/tiers.md). */
 	if ((rc = query_int(&t, r, "SELECT coalesce(min(l.seq), ?1) FROM "
 	                    "fs_upstream u JOIN fs_log l ON l.seq > u.pushed "
-	                    "WHERE (l.via IS NULL OR l.via = '>') AND l.tbl <> 'fs_org' AND "
-	                    "l.op IN ('I', 'U', 'D', 'C', 'R')", INT64_MAX,
+	                    "WHERE " FS_STORE_RELAYED, INT64_MAX,
 	                    0)) < 0)
 		goto fail;
 	if (t < h) {

@@ -279,6 +279,11 @@ static const char *author_of(fs_replica *r, const char *device, char *buf,
 	"'loser_hlc', loser_hlc, 'loser_device', loser_device, " \
 	"'loser_author', loser_author, 'created_at', created_at"
 
+/* A conflict's natural key, the same on every server (its id is not):
+** between servers, R entries name their conflict by it (docs/protocol.md,
+** "Between servers"). */
+#define CONFLICT_KEY "json_array(tbl, rid, col, loser_hlc, loser_device)"
+
 /* The same with the resolution: a conflict as snapshots carry it. */
 #define CONFLICT_FIELDS_RESOLVED CONFLICT_FIELDS ", " \
 	"'resolved_at', resolved_at, 'resolved_by', resolved_by, " \
@@ -1005,10 +1010,83 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	return rc;
 }
 
+/* Field versions of a record from head office's snapshot: clocks is a
+** JSON object {field: [hlc, device]} (docs/protocol.md, "Between
+** servers"), all logged at seq. */
 static int field_clocks_put(push_ctx *x, const fs_table *t, const char *rid,
-                            const char *clocks, int64_t seq);
+                            const char *clocks, int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, x->r,
+	        "INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, seq) "
+	        "SELECT ?1, ?2, key, json_extract(value, '$[0]'), "
+	        "coalesce(json_extract(value, '$[1]'), ''), ?3 FROM json_each(?4) "
+	        "WHERE json_valid(?4) AND json_type(?4) = 'object' AND "
+	        "key NOT IN ('', '*') AND json_type(value, '$[0]') = 'integer'") < 0)
+		return x->r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_text(st, 4, clocks, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(x->r, st, "writing field clocks");
+	fs_replica__finish(x->r, st);
+	return rc;
+}
+
+/* A creation of a record this server holds already, merged field by
+** field: each field at the creation's version, or, in head office's
+** snapshot of a record (upstream), at the version its clocks give it. */
 static int merge_versioned(push_ctx *x, uint64_t idx, const fs_table *t,
-                           const fs_entry *en);
+                           const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *each = NULL;
+	const char *keep = x->dev;
+	int rc;
+
+	if (fs_replica__prepare(&each, r,
+	        "SELECT e.key, json_quote(e.value), "
+	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[0]'), ?3), "
+	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[1]'), ?4) "
+	        "FROM json_each(?1) e WHERE json_type(?1) = 'object'") < 0)
+		return r->err.code;
+	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(each, 2, x->p->upstream ? or_empty_object(en->col)
+	                  : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(each, 3, (int64_t)en->hlc);
+	sqlite3_bind_text(each, 4, x->dev, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
+		const fs_column *c = fs_schema__column(t,
+		        (const char *)sqlite3_column_text(each, 0));
+		char *v, *d;
+		if (!c)
+			continue;
+		v = strdup((const char *)sqlite3_column_text(each, 1));
+		d = strdup((const char *)sqlite3_column_text(each, 3));
+		if (!v || !d) {
+			free(v);
+			free(d);
+			fs_replica__finish(r, each);
+			return fs_err__set(&r->err, FS_ERROR, "out of memory");
+		}
+		x->dev = d;
+		rc = merge_field(x, idx, t, en->rid, c, v,
+		                 sqlite3_column_int64(each, 2), (int64_t)en->seq);
+		x->dev = keep;
+		free(v);
+		free(d);
+		if (rc < 0) {
+			fs_replica__finish(r, each);
+			return rc;
+		}
+	}
+	fs_replica__finish(r, each);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "merging a record");
+	return 0;
+}
 
 static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
                         const fs_entry *en)
@@ -1016,7 +1094,6 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	fs_replica *r = x->r;
 	const char *dev = x->dev;
 	clockv rec, tomb, field;
-	sqlite3_stmt *each = NULL;
 	int64_t seq;
 	int rc;
 
@@ -1067,32 +1144,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		return 0;   /* the same creation again */
 	/* The id exists already (a creation seen twice through another path):
 	** take it field by field under the normal rules. */
-	if (fs_replica__prepare(&each, r,
-	        "SELECT key, json_quote(value) FROM json_each(?1) "
-	        "WHERE json_type(?1) = 'object'") < 0)
-		return r->err.code;
-	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
-		const fs_column *c = fs_schema__column(t,
-		        (const char *)sqlite3_column_text(each, 0));
-		char *v;
-		if (!c)
-			continue;
-		v = strdup((const char *)sqlite3_column_text(each, 1));
-		if (!v) {
-			fs_replica__finish(r, each);
-			return fs_err__set(&r->err, FS_ERROR, "out of memory");
-		}
-		rc = merge_field(x, idx, t, en->rid, c, v, (int64_t)en->hlc,
-		                 (int64_t)en->seq);
-		free(v);
-		if (rc < 0) {
-			fs_replica__finish(r, each);
-			return rc;
-		}
-	}
-	fs_replica__finish(r, each);
-	return 0;
+	return merge_versioned(x, idx, t, en);
 }
 
 /* Deletes record (t, rid) at version (hlc, the pusher's device), logged
@@ -1281,83 +1333,6 @@ static int origin_note(push_ctx *x)
 	fs_replica__finish(x->r, st);
 	snprintf(x->origin_seen, sizeof(x->origin_seen), "%s", x->dev);
 	return rc;
-}
-
-/* Field versions of a record from head office's snapshot: clocks is a
-** JSON object {field: [hlc, device]} (docs/protocol.md, "Between
-** servers"), all logged at seq. */
-static int field_clocks_put(push_ctx *x, const fs_table *t, const char *rid,
-                            const char *clocks, int64_t seq)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, x->r,
-	        "INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, seq) "
-	        "SELECT ?1, ?2, key, json_extract(value, '$[0]'), "
-	        "coalesce(json_extract(value, '$[1]'), ''), ?3 FROM json_each(?4) "
-	        "WHERE json_valid(?4) AND json_type(?4) = 'object' AND "
-	        "key NOT IN ('', '*') AND json_type(value, '$[0]') = 'integer'") < 0)
-		return x->r->err.code;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_text(st, 4, clocks, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(x->r, st, "writing field clocks");
-	fs_replica__finish(x->r, st);
-	return rc;
-}
-
-/* A snapshot record (with its field clocks) this server holds already:
-** merged field by field, each at its own version. */
-static int merge_versioned(push_ctx *x, uint64_t idx, const fs_table *t,
-                           const fs_entry *en)
-{
-	fs_replica *r = x->r;
-	sqlite3_stmt *each = NULL;
-	const char *keep = x->dev;
-	int rc;
-
-	if (fs_replica__prepare(&each, r,
-	        "SELECT e.key, json_quote(e.value), "
-	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[0]'), ?3), "
-	        "coalesce(json_extract(?2, '$.\"' || e.key || '\"[1]'), ?4) "
-	        "FROM json_each(?1) e WHERE json_type(?1) = 'object'") < 0)
-		return r->err.code;
-	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
-	sqlite3_bind_text(each, 2, or_empty_object(en->col), -1,
-	                  SQLITE_STATIC);
-	sqlite3_bind_int64(each, 3, (int64_t)en->hlc);
-	sqlite3_bind_text(each, 4, x->dev, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(each)) == SQLITE_ROW) {
-		const fs_column *c = fs_schema__column(t,
-		        (const char *)sqlite3_column_text(each, 0));
-		char *v, *d;
-		if (!c)
-			continue;
-		v = strdup((const char *)sqlite3_column_text(each, 1));
-		d = strdup((const char *)sqlite3_column_text(each, 3));
-		if (!v || !d) {
-			free(v);
-			free(d);
-			fs_replica__finish(r, each);
-			return fs_err__set(&r->err, FS_ERROR, "out of memory");
-		}
-		x->dev = d;
-		rc = merge_field(x, idx, t, en->rid, c, v,
-		                 sqlite3_column_int64(each, 2), (int64_t)en->seq);
-		x->dev = keep;
-		free(v);
-		free(d);
-		if (rc < 0) {
-			fs_replica__finish(r, each);
-			return rc;
-		}
-	}
-	fs_replica__finish(r, each);
-	if (rc != SQLITE_DONE)
-		return fs_err__sqlite(&r->err, r->db, rc, "merging a record");
-	return 0;
 }
 
 /* The local id of the conflict with natural key key (a JSON array
@@ -1866,25 +1841,33 @@ int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	return rc;
 }
 
-/* The entry at index idx of the n entries encoded in sent. */
-static int sent_entry(fs_entry *en, const fs_buf *sent, uint64_t idx,
-                      fs_err *e)
-{
+/* A reader of the batch sent, by entry index. */
+typedef struct sent_rd {
+	const fs_buf *sent;
 	fs_rd rd;
-	uint64_t i;
+	uint64_t next;       /* index of the entry rd is at */
+} sent_rd;
+
+/* The entry at index idx (its strings point into the batch sent).  Head
+** office lists refusals in batch order, so this reads forward; a smaller
+** index reads from the start again. */
+static int sent_entry(fs_entry *en, sent_rd *s, uint64_t idx, fs_err *e)
+{
 	int rc;
 
-	fs_rd__init(&rd, sent);
-	for (i = 0; i <= idx; i++)
-		if ((rc = fs_rd__entry(&rd, en, e)) < 0)
+	if (idx < s->next || !s->next) {
+		fs_rd__init(&s->rd, s->sent);
+		s->next = 0;
+	}
+	for (; s->next <= idx; s->next++)
+		if ((rc = fs_rd__entry(&s->rd, en, e)) < 0)
 			return rc;
 	return 0;
 }
 
 /* A change head office refused: which, why, and where it was. */
 typedef struct refusal {
-	uint64_t idx;
-	char key[200];       /* "table\trecord" */
+	fs_entry en;         /* as sent */
 	char reason[480];
 	char *dept;
 } refusal;
@@ -1896,6 +1879,7 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
 	refusal *no = NULL;
 	uint64_t nrej = 0, ncorr = 0, i, k;
+	sent_rd srd = { sent, { 0 }, 0 };
 	push_ctx x;
 	int rc;
 
@@ -1919,27 +1903,25 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	}
 	for (i = 0; i < nrej; i++) {
 		const char *why;
-		fs_entry en;
 		const fs_table *t;
+		uint64_t idx;
 
-		if ((rc = fs_rd__uv(rd, &no[i].idx, &r->err)) < 0 ||
+		if ((rc = fs_rd__uv(rd, &idx, &r->err)) < 0 ||
 		    (rc = fs_rd__str(rd, &why, &r->err)) < 0)
 			goto fail;
-		if (no[i].idx >= nsent) {
+		if (idx >= nsent) {
 			rc = fs_err__set(&r->err, FS_ECORRUPT, "head office refused "
-			                 "change %llu of %llu",
-			                 (unsigned long long)no[i].idx,
+			                 "change %llu of %llu", (unsigned long long)idx,
 			                 (unsigned long long)nsent);
 			goto fail;
 		}
 		snprintf(no[i].reason, sizeof(no[i].reason), "refused upstream: %s",
 		         why ? why : "");
-		if ((rc = sent_entry(&en, sent, no[i].idx, &r->err)) < 0)
+		if ((rc = sent_entry(&no[i].en, &srd, idx, &r->err)) < 0)
 			goto fail;
-		snprintf(no[i].key, sizeof(no[i].key), "%s\t%s", en.tbl, en.rid);
-		t = fs_schema__table(&r->schema, en.tbl);
-		if (t && (rc = fs_policy__record_dept(r, t, en.rid, &no[i].dept,
-		                                      NULL)) < 0)
+		t = fs_schema__table(&r->schema, no[i].en.tbl);
+		if (t && (rc = fs_policy__record_dept(r, t, no[i].en.rid,
+		                                      &no[i].dept, NULL)) < 0)
 			goto fail;
 	}
 	/* Head office's values first (a refused creation goes, with what
@@ -1948,14 +1930,13 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 		goto fail;
 	for (i = 0; i < ncorr; i++) {
 		fs_entry en;
-		char key[200];
 
 		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
 			goto fail;
-		snprintf(key, sizeof(key), "%s\t%s", en.tbl, en.rid);
 		x.force = 0;
 		for (k = 0; k < nrej && !x.force; k++)
-			x.force = !strcmp(no[k].key, key);
+			x.force = !strcmp(no[k].en.tbl, en.tbl) &&
+			          !strcmp(no[k].en.rid, en.rid);
 		if ((rc = merge_entry(&x, i, &en)) < 0)
 			goto fail;
 	}
@@ -1966,22 +1947,20 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	** (after the drop, which would take the conflict with it).  C and R
 	** entries simply stay here, and only here. */
 	for (i = 0; i < nrej; i++) {
-		fs_entry en;
+		const fs_entry *en = &no[i].en;
 
-		(*refused)++;
-		if ((rc = sent_entry(&en, sent, no[i].idx, &r->err)) < 0)
-			goto fail;
-		if (en.op == 'C' || en.op == 'R')
+		if (en->op == 'C' || en->op == 'R')
 			continue;
 		free(x.dept);
 		x.dept = no[i].dept;
 		no[i].dept = NULL;
-		if ((rc = conflict_add(&x, en.tbl, en.rid,
-		                       en.op == 'U' ? en.col : "", no[i].reason,
-		                       NULL, 0, "", en.val, (int64_t)en.hlc,
-		                       en.device ? en.device : "")) < 0)
+		if ((rc = conflict_add(&x, en->tbl, en->rid,
+		                       en->op == 'U' ? en->col : "", no[i].reason,
+		                       NULL, 0, "", en->val, (int64_t)en->hlc,
+		                       en->device ? en->device : "")) < 0)
 			goto fail;
 	}
+	*refused = nrej;
 	if ((rc = upstream_save(r, NULL, last)) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "recording head office's "
 	                           "ACK")) < 0)
@@ -2014,13 +1993,10 @@ int fs_store__relay_batch(fs_replica *r, int64_t after, uint64_t max,
 	** top of; a resolution names its conflict by natural key. */
 	if (fs_replica__prepare(&st, r,
 	        "SELECT l.seq, l.op, l.tbl, l.rid, CASE l.op WHEN 'R' THEN "
-	        "(SELECT json_array(c.tbl, c.rid, c.col, c.loser_hlc, "
-	        "c.loser_device) FROM fs_conflict c WHERE c.id = l.rid) "
+	        "(SELECT " CONFLICT_KEY " FROM fs_conflict c WHERE c.id = l.rid) "
 	        "ELSE l.col END, l.val, l.hlc, l.device, l.author, "
 	        "coalesce(l.up, 0) FROM fs_log l WHERE l.seq > ?1 AND "
-	        "(l.via IS NULL OR l.via = '>') AND l.op IN ('I', 'U', 'D', 'C', 'R') "
-	        "AND l.tbl <> 'fs_org' "
-	        "ORDER BY l.seq LIMIT ?2") < 0)
+	        FS_STORE_RELAYED " ORDER BY l.seq LIMIT ?2") < 0)
 		return r->err.code;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, (int64_t)max);
@@ -2335,9 +2311,8 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 		en.device = dev;
 		en.author = (const char *)sqlite3_column_text(st, 8);
 		if (en.op == 'R' && p->relay &&
-		    (rc = text_row(&key, r, "SELECT json_array(tbl, rid, col, "
-		                   "loser_hlc, loser_device) FROM fs_conflict "
-		                   "WHERE id = ?1", en.rid, NULL,
+		    (rc = text_row(&key, r, "SELECT " CONFLICT_KEY " FROM "
+		                   "fs_conflict WHERE id = ?1", en.rid, NULL,
 		                   "reading a conflict")) < 0) {
 			fs_replica__finish(r, st);
 			fs_buf_free(&entries);

@@ -60,6 +60,14 @@ int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor);
 ** A regional server and head office (docs/tiers.md).  Writes: the caller
 ** holds the write lock. */
 
+/* The log entries a regional server sends head office, as an SQL
+** condition on fs_log aliased l: what its own devices wrote (and their
+** writes passed on unmerged, via '>'), never what came from head office
+** (via '^'), moves (X, M) or organisation markers. */
+#define FS_STORE_RELAYED \
+	"(l.via IS NULL OR l.via = '>') AND " \
+	"l.op IN ('I', 'U', 'D', 'C', 'R') AND l.tbl <> 'fs_org'"
+
 /* A regional server's position in head office's log (fs_upstream). */
 typedef struct fs_upstream_pos {
 	uint64_t cursor;

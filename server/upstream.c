@@ -92,30 +92,9 @@ static int send_msg(session *x, int type, fs_err *e)
 	return 0;
 }
 
-/* Receives a frame of the wanted type; ERROR becomes the error. */
 static int expect(session *x, int want, fs_err *e)
 {
-	int type, rc;
-
-	do {
-		if ((rc = fs_wire__recv(&x->s, &type, &x->in, e)) < 0)
-			return fs_err__prefix(e, "head office"), rc;
-	} while (type == FS_MSG_WAIT);
-	if (type == FS_MSG_ERROR) {
-		fs_rd rd;
-		uint64_t code = 0;
-		const char *msg = NULL;
-		fs_err ignore;
-		fs_rd__init(&rd, &x->in);
-		fs_rd__uv(&rd, &code, &ignore);
-		fs_rd__str(&rd, &msg, &ignore);
-		return fs_err__set(e, code >= 1 && code <= 13 ? -(int)code : FS_ERROR,
-		                   "head office refused: %s", msg ? msg : "(no reason)");
-	}
-	if (type != want)
-		return fs_err__set(e, FS_ECORRUPT, "head office sent message type "
-		                   "%d, expected %d", type, want);
-	return 0;
+	return fs_wire__expect(&x->s, want, &x->in, "head office", e);
 }
 
 /* Runs one statement on the link's row, under the write lock: text is

@@ -347,3 +347,30 @@ int fs_wire__recv(fs_stream *s, int *type, fs_buf *payload, fs_err *e)
 	fs_buf_free(&raw);
 	return rc;
 }
+
+int fs_wire__expect(fs_stream *s, int want, fs_buf *payload, const char *who,
+                    fs_err *e)
+{
+	fs_err ignore;
+	int type, rc;
+
+	do {
+		if ((rc = fs_wire__recv(s, &type, payload, e)) < 0)
+			return fs_err__prefix(e, "%s", who), rc;
+	} while (type == FS_MSG_WAIT);
+	if (type == FS_MSG_ERROR) {
+		fs_rd rd;
+		uint64_t code = 0;
+		const char *msg = NULL;
+
+		fs_rd__init(&rd, payload);
+		fs_rd__uv(&rd, &code, &ignore);
+		fs_rd__str(&rd, &msg, &ignore);
+		return fs_err__set(e, code >= 1 && code <= 13 ? -(int)code : FS_ERROR,
+		                   "%s refused: %s", who, msg ? msg : "(no reason)");
+	}
+	if (type != want)
+		return fs_err__set(e, FS_ECORRUPT, "%s sent message type %d, "
+		                   "expected %d", who, type, want);
+	return 0;
+}

@@ -117,6 +117,13 @@ int fs_wire__send(fs_stream *s, int type, const fs_buf *payload, int compress,
 ** that does not inflate to its announced size; the stream is then unusable
 ** and the caller closes the connection. */
 int fs_wire__recv(fs_stream *s, int *type, fs_buf *payload, fs_err *e);
+/* The side of a session that asked: receives a frame of type want,
+** skipping WAIT frames (the other side is busy).  An ERROR frame becomes
+** the error ("WHO refused: its message", its FS_E* code), as does a frame
+** of another type; a failed read is "WHO: why".  who names the other
+** side ("server", "head office"). */
+int fs_wire__expect(fs_stream *s, int want, fs_buf *payload, const char *who,
+                    fs_err *e);
 /* Decodes a frame already in memory (used by recv and by the fuzzer). */
 int fs_wire__decode(int *type, fs_buf *payload, const unsigned char *frame,
                     size_t len, fs_err *e);

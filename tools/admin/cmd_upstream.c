@@ -10,6 +10,7 @@
 
 #include "../../client/replica_int.h"
 #include "admin.h"
+#include "store.h"
 
 int admin_cmd_upstream(const char *dir, int argc, char **argv)
 {
@@ -27,13 +28,11 @@ int admin_cmd_upstream(const char *dir, int argc, char **argv)
 	        "SELECT json_object('server', server, 'device', device, "
 	        "'mode', mode, 'syncs', syncs, 'last_sync', last_sync, "
 	        "'last_error', last_error, 'cursor', cursor, 'bootstrapped', "
-	        "bootstrapped, 'pending', (SELECT count(*) FROM fs_log l WHERE "
-	        "l.seq > u.pushed AND (l.via IS NULL OR l.via = '>') AND "
-	        "l.op IN ('I', 'U', 'D', 'C', 'R') AND l.tbl <> 'fs_org')), "
-	        "server, mode, syncs, coalesce(last_sync, 'never'), last_error, "
-	        "(SELECT count(*) FROM fs_log l WHERE l.seq > u.pushed AND "
-	        "(l.via IS NULL OR l.via = '>') AND l.op IN ('I', 'U', 'D', 'C', 'R') AND "
-	        "l.tbl <> 'fs_org'), cursor FROM fs_upstream u WHERE id = 1") < 0) {
+	        "bootstrapped, 'pending', pending), server, mode, syncs, "
+	        "coalesce(last_sync, 'never'), last_error, pending, cursor FROM "
+	        "(SELECT *, (SELECT count(*) FROM fs_log l WHERE l.seq > u.pushed "
+	        "AND " FS_STORE_RELAYED ") AS pending FROM fs_upstream u "
+	        "WHERE id = 1)") < 0) {
 		rc = admin_fail("%s%s", fs_replica_errmsg(r), "");
 		goto done;
 	}
