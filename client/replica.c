@@ -60,12 +60,24 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 	int rc;
 
 	*out = NULL;
+	/* Most SQL texts are string constants: the same pointer again.  The
+	** text is still compared, since a freed buffer's address recurs. */
+	for (i = 0; i < FS_STMT_CACHE; i++) {
+		fs_stmt_slot *s = &r->stmts[i];
+		if (s->key == (uintptr_t)sql && !s->in_use && s->sql && !strcmp(s->sql, sql)) {
+			s->in_use = 1;
+			s->used = ++r->stmt_clock;
+			*out = s->st;
+			return 0;
+		}
+	}
 	for (p = sql; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	for (i = 0; i < FS_STMT_CACHE; i++) {
 		fs_stmt_slot *s = &r->stmts[i];
 		if (s->sql && s->hash == h && !s->in_use && !strcmp(s->sql, sql)) {
 			s->in_use = 1;
+			s->key = (uintptr_t)sql;
 			s->used = ++r->stmt_clock;
 			*out = s->st;
 			return 0;
@@ -84,6 +96,7 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 		free(victim->sql);
 		sqlite3_finalize(victim->st);
 		victim->sql = copy;
+		victim->key = (uintptr_t)sql;
 		victim->hash = h;
 		victim->st = st;
 		victim->in_use = 1;

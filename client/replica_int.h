@@ -19,7 +19,9 @@
 
 typedef struct fs_stmt_slot {
 	char *sql;
-	uint64_t hash;       /* of sql: most lookups compare only this */
+	uintptr_t key;       /* the caller's pointer at the last lookup: a
+	                     ** constant SQL text is found without hashing */
+	uint64_t hash;       /* of sql: most other lookups compare only this */
 	sqlite3_stmt *st;
 	unsigned long used;  /* LRU stamp */
 	int in_use;          /* handed out and not yet finished */

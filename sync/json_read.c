@@ -35,8 +35,10 @@ static int bad(scan *s, const char *what)
 
 static void ws(scan *s)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
-	                         *s->p == '\n' || *s->p == '\r'))
+	/* Usually there is none: one test for the common case. */
+	while (s->p < s->end && (unsigned char)*s->p <= ' ' &&
+	       (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' ||
+	        *s->p == '\r'))
 		s->p++;
 }
 
@@ -100,8 +102,11 @@ static int string_view(scan *s, fs_buf *b, const char **view, size_t *vlen)
 {
 	const char *from = s->p + 1, *q = from;
 
-	while (q < s->end && *q != '"' && *q != '\\' &&
-	       (unsigned char)*q >= 0x20)
+	/* One test per byte for the bytes a plain string is made of: the
+	** quote (0x22), the backslash (0x5C) and controls are all below
+	** 0x23 or equal to 0x5C. */
+	while (q < s->end && ((unsigned char)*q > '"' ? *q != '\\'
+	                                              : *q == ' ' || *q == '!'))
 		q++;
 	if (q < s->end && *q == '"') {
 		*view = from;
@@ -226,6 +231,16 @@ static int number(scan *s, fs_json_member *m)
 		real = 1;   /* too long for an int64 anyway */
 	m->val = from;
 	m->vlen = n;
+	if (!real && n - (*from == '-') <= 18) {
+		/* Up to 18 digits cannot overflow: no strtoll (and no copy). */
+		const char *d = from + (*from == '-');
+		int64_t v = 0;
+		while (d < s->p)
+			v = v * 10 + (*d++ - '0');
+		m->i = *from == '-' ? -v : v;
+		m->type = FS_JSON_INT;
+		return 0;
+	}
 	if (!real) {
 		memcpy(tmp, from, n);
 		tmp[n] = '\0';
