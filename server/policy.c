@@ -90,7 +90,12 @@ static int stored_field(char **out, fs_replica *r, const char *tbl,
 	*out = NULL;
 	if (!rid)
 		return 0;
-	fs_buf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE id = ?", col, tbl);
+	/* Plain appends, not printf: this runs for every entry merged. */
+	fs_buf_puts(&sql, "SELECT \"");
+	fs_buf_puts(&sql, col);
+	fs_buf_puts(&sql, "\" FROM \"");
+	fs_buf_puts(&sql, tbl);
+	fs_buf_puts(&sql, "\" WHERE id = ?");
 	if (sql.failed)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	rc = fs_replica__prepare(&st, r, sql.ptr);
@@ -263,6 +268,93 @@ int fs_policy__json_member(char **out, const char *json, const char *key,
 		return fs_err__set(e, FS_ERROR, "out of memory");
 	*out = f.out;
 	return f.found == 1;
+}
+
+typedef struct record_read {
+	const fs_table *t;
+	unsigned char *seen;     /* per column of t */
+	char *other[64];         /* keys t does not have (a newer schema's),
+	                         ** copied: an escaped key is unescaped into
+	                         ** a buffer the next key reuses */
+	size_t nother[64], nothers;
+	char *twice;
+	size_t tsize;
+	char *link;
+	int has_link, dup, oom;
+} record_read;
+
+static int record_cb(void *payload, const fs_json_member *m)
+{
+	record_read *x = payload;
+	const fs_table *t = x->t;
+	size_t i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!strncmp(t->cols[i].name, m->key, m->klen) &&
+		    t->cols[i].name[m->klen] == '\0')
+			break;
+	if (i < t->ncols && x->seen[i]++) {
+		x->dup = 1;
+	} else if (i == t->ncols) {
+		size_t k;
+		for (k = 0; k < x->nothers; k++)
+			if (x->nother[k] == m->klen &&
+			    !memcmp(x->other[k], m->key, m->klen))
+				x->dup = 1;
+		if (!x->dup && x->nothers == 64)
+			x->dup = 1;   /* so many unknown fields: refused as well */
+		if (!x->dup) {
+			if (!(x->other[x->nothers] = malloc(m->klen ? m->klen : 1)))
+				return x->oom = 1;
+			memcpy(x->other[x->nothers], m->key, m->klen);
+			x->nother[x->nothers++] = m->klen;
+		}
+	}
+	if (x->dup) {
+		snprintf(x->twice, x->tsize, "%.*s", (int)m->klen, m->key);
+		return 1;
+	}
+	if (i < t->ncols && &t->cols[i] == t->scope_col) {
+		x->has_link = 1;
+		if (m->type != FS_JSON_NULL && !(x->link = member_text(m)))
+			x->oom = 1;
+	}
+	return x->oom;
+}
+
+int fs_policy__json_record(char **link, char *twice, size_t tsize,
+                           const fs_table *t, const char *json, fs_err *e)
+{
+	record_read x;
+	int rc;
+
+	*link = NULL;
+	memset(&x, 0, sizeof(x));
+	x.t = t;
+	x.twice = twice;
+	x.tsize = tsize;
+	if (!json)
+		return fs_err__set(e, FS_ECORRUPT, "a record without fields");
+	if (!(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
+		return fs_err__set(e, FS_ERROR, "out of memory");
+	rc = fs_json__object_each(json, strlen(json), record_cb, &x, e);
+	free(x.seen);
+	while (x.nothers)
+		free(x.other[--x.nothers]);
+	if (rc < 0) {
+		free(x.link);
+		return rc;
+	}
+	if (x.oom) {
+		free(x.link);
+		return fs_err__set(e, FS_ERROR, "out of memory");
+	}
+	if (x.dup) {
+		free(x.link);
+		return fs_err__set(e, FS_EINVALID, "field '%s' given twice", twice);
+	}
+	*link = x.link;
+	return x.has_link;
 }
 
 int fs_policy__json_text(char **out, const char *json, fs_err *e)

@@ -67,6 +67,10 @@ typedef struct push_ctx {
 	char *move_from;     /* a customer changing department: the old one */
 	char origin_seen[64];  /* the last device origin_note() recorded */
 	int parent_deleted;  /* a creation under a deleted record */
+	/* A creation's clocks, read once by check_scope for merge_insert
+	** (valid while have_clocks is set for the entry being merged). */
+	int have_clocks;
+	clockv c_tomb, c_rec;
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -683,7 +687,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	fs_replica *r = x->r;
 	char *dept = NULL, *root = NULL, *link = NULL, *to = NULL;
 	const char *why = NULL;
-	int rc, found, in;
+	int rc, found, in, has_link = 0;
 
 	free(x->dept);
 	free(x->move_from);
@@ -707,17 +711,62 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		reject(x, idx, "conflict %s is outside your scope", en->rid);
 		return 1;
 	}
-	if ((found = fs_policy__record_dept(r, t, en->rid, &dept, &root)) < 0)
-		return found;
-	if (!found && en->op == 'I') {
-		/* A creation: where its link puts it. */
-		if (t->scope_col &&
-		    (rc = fs_policy__json_member(&link, en->val, t->scope_col->name,
-		                                 &r->err)) < 0) {
+	if (en->op == 'I') {
+		/* A creation: its clocks say whether the record was ever here
+		** (a record row always has its creation clock, and keeps its
+		** tombstone until compaction has dropped both).  A new id, the
+		** common case, then needs no lookup of the record itself. */
+		clockv none;
+		char twice[64];
+		if ((rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r, t->name,
+		                     en->rid, NULL)) < 0)
+			return rc;
+		x->have_clocks = 1;
+		/* Read whole, once: a field given twice would let the scope
+		** check and the rules read one value and the INSERT another. */
+		has_link = fs_policy__json_record(&link, twice, sizeof(twice), t,
+		                                  en->val, &r->err);
+		if (has_link == FS_EINVALID) {
+			found = x->c_tomb.found || x->c_rec.found;
+			reject(x, idx, "%s %s: %s", t->noun, en->rid, r->err.msg);
+			fs_err__clear(&r->err);
+			rc = found ? correct(x, t, en->rid, NULL) : evict(x, t, en->rid);
+			return rc < 0 ? rc : 1;
+		}
+		if (has_link < 0 && has_link != FS_ECORRUPT)
+			return has_link;
+		if (has_link < 0) {
 			/* Malformed: the merge refuses it with the reason. */
 			fs_err__clear(&r->err);
 			return 0;
 		}
+	}
+	if (en->op == 'I' && !x->c_tomb.found && !x->c_rec.found)
+		found = 0;
+	else if ((rc = found = fs_policy__record_dept(r, t, en->rid, &dept,
+	                                              &root)) < 0)
+		goto done;
+	if (found && en->op == 'I' && t->scope_col && has_link &&
+	    !x->p->upstream && !(x->c_rec.found &&
+	                         x->c_rec.hlc == (int64_t)en->hlc &&
+	                         !strcmp(x->c_rec.device, x->dev))) {
+		/* A creation of a record held here already (not the same
+		** creation again) is merged field by field: it must not move
+		** the record.  A move is an edit of the link, checked as such. */
+		if ((rc = fs_policy__link_dept(r, t, link, &to, NULL)) < 0)
+			goto done;
+		if (!same_dept(dept, to)) {
+			reject(x, idx, "%s %s exists already, in department '%s': a "
+			       "creation cannot move it (edit its %s instead)",
+			       t->noun, en->rid, dept ? dept : "",
+			       t->scope_col->name);
+			rc = correct(x, t, en->rid, NULL);
+			rc = rc < 0 ? rc : 1;
+			goto done;
+		}
+	}
+	if (!found && en->op == 'I') {
+		/* A creation: where its link puts it. */
 		rc = fs_policy__link_dept(r, t, link, &dept, &root);
 		if (rc == 0 && !dept && link && t->scope_parent &&
 		    (rc = tomb_dept(&dept, r, t->scope_parent->name, link)) == 1) {
@@ -1113,9 +1162,13 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		free(link);
 		return rc < 0 ? rc : evict(x, t, en->rid);
 	}
-	if ((rc = clocks_get(&tomb, &rec, &field, r, t->name, en->rid,
-	                     NULL)) < 0)
+	if (x->have_clocks) {
+		tomb = x->c_tomb;
+		rec = x->c_rec;
+	} else if ((rc = clocks_get(&tomb, &rec, &field, r, t->name, en->rid,
+	                            NULL)) < 0) {
 		return rc;
+	}
 	if (tomb.found) {
 		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
 		                  tomb.hlc, tomb.device, en->val, (int64_t)en->hlc,
@@ -1552,6 +1605,7 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 
 	x->dev = x->p->device;
 	x->author = x->p->user;
+	x->have_clocks = 0;
 	if (x->p->relay || x->p->upstream) {
 		/* Another server's entry: it names its device and author. */
 		x->dev = en->device ? en->device : "";

@@ -780,6 +780,70 @@ class ScopeTest(e2eutil.E2ECase):
         self.settle([O, nina])
         self.assertEqual(by_id(nina.dump())[n]["region"], "north-a")
 
+    def tamper(self, c, op, rid, val, hlc_ahead=1 << 30):
+        """Queues a hand-written change in c's replica, as a modified client
+        would: (op, customer rid, JSON text val), its clock ahead of
+        everything seen so far."""
+        con = sqlite3.connect(c.db, timeout=30)
+        try:
+            [(hlc,)] = con.execute(
+                "SELECT max(coalesce((SELECT max(hlc) FROM fs_change), 0), "
+                "coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), 0))").fetchall()
+            [(dev,)] = con.execute("SELECT v FROM fs_meta WHERE k = 'device'").fetchall()
+            [(base,)] = con.execute("SELECT coalesce((SELECT v FROM fs_meta "
+                                    "WHERE k = 'cursor'), 0)").fetchall()
+            con.execute("INSERT INTO fs_change(tbl, rid, op, val, hlc, device, base) "
+                        "VALUES ('customer', ?, ?, ?, ?, ?, ?)",
+                        (rid, op, val, int(hlc) + hlc_ahead, dev, int(base)))
+            con.commit()
+        finally:
+            con.close()
+
+    def test_a_crafted_creation_cannot_leave_the_scope(self):
+        # A record whose JSON names its link twice: the scope check and the
+        # stored record must not read different ones.  And a creation of a
+        # record the server holds already (taken field by field) must not
+        # move it to a department outside the writer's scope.
+        O = self.person("olga", "office")
+        nina = self.person("nina", "rep", "north")
+        n = O.add("customer", name="Northwind", region="north")
+        self.sync(O)
+        self.sync(nina)
+        twice = "01900000-0000-7000-8000-00000000beef"
+        self.tamper(nina, "I", twice, '{"name": "Twice", "region": "north", '
+                                      '"created_at": "2026-01-01T00:00:00Z", '
+                                      '"region": "south"}')
+        self.tamper(nina, "I", n, json.dumps({"name": "Northwind", "region": "south",
+                                              "city": "moved"}), hlc_ahead=1 << 31)
+        self.sync(nina, refused=2)
+        reasons = {r["record"]: r["reason"] for r in self.rejections(nina)}
+        self.assertEqual(set(reasons), {twice, n}, reasons)
+        self.assertIn("twice", reasons[twice].lower())
+        self.assertIn("cannot move", reasons[n].lower())
+        self.assertEqual(self.server.sql("SELECT count(*) FROM customer WHERE id = ?",
+                                         (twice,)), [(0,)])
+        self.assertEqual(self.server.sql("SELECT region, city FROM customer WHERE id = ?",
+                                         (n,)), [("north", None)])
+        self.assertEqual(self.server.sql("SELECT count(*) FROM fs_log WHERE rid = ?",
+                                         (twice,)), [(0,)])
+        # the same creation again within the department is still merged
+        # field by field (a creation seen twice through another path)
+        self.tamper(nina, "I", n, json.dumps({"name": "Northwind", "region": "north",
+                                              "city": "kept"}), hlc_ahead=1 << 32)
+        con = sqlite3.connect(nina.db, timeout=30)   # the replica agrees
+        try:
+            con.create_function("fs_capturing", 0, lambda: 0)
+            for f in ("fs_hlc_next", "fs_device", "fs_base"):    # never called
+                con.create_function(f, 0, lambda: None)
+            con.execute("UPDATE customer SET city = 'kept' WHERE id = ?", (n,))
+            con.commit()
+        finally:
+            con.close()
+        self.sync(nina)
+        self.assertEqual(self.server.sql("SELECT region, city FROM customer WHERE id = ?",
+                                         (n,)), [("north", "kept")])
+        self.settle([O, nina])
+
     # ------------------------------------------------------------ conflicts
 
     def test_a_deleted_customer_takes_what_hangs_off_it(self):
