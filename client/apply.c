@@ -77,6 +77,15 @@ typedef struct bind_ctx {
 	const fs_table *t;
 	sqlite3_stmt *st;
 	size_t hint;         /* members usually come in column order */
+	unsigned char *seen; /* per column of t: bound already */
+	char *other[64];     /* keys t does not have (a newer schema's),
+	                     ** copied: an escaped key is unescaped into a
+	                     ** buffer the next key reuses */
+	size_t olen[64], nother;
+	const fs_column *want;
+	char *want_text;
+	int has_want, oom;
+	char twice[64];      /* the field given twice */
 } bind_ctx;
 
 /* Binds a JSON value as json_extract() would give it: numbers, 1/0 for
@@ -99,22 +108,132 @@ static int bind_json(sqlite3_stmt *st, int idx, const fs_json_member *m)
 	}
 }
 
+/* A key t does not have: remembered, to find it given twice (1). */
+static int other_key(bind_ctx *x, const fs_json_member *m)
+{
+	size_t k;
+
+	for (k = 0; k < x->nother; k++)
+		if (x->olen[k] == m->klen && !memcmp(x->other[k], m->key, m->klen))
+			return 1;
+	if (x->nother == 64)
+		return 1;   /* so many unknown fields: refused as well */
+	if (!(x->other[x->nother] = malloc(m->klen ? m->klen : 1))) {
+		x->oom = 1;
+		return 0;
+	}
+	memcpy(x->other[x->nother], m->key, m->klen);
+	x->olen[x->nother++] = m->klen;
+	return 0;
+}
+
 static int bind_member(void *payload, const fs_json_member *m)
 {
 	bind_ctx *x = payload;
 	const fs_table *t = x->t;
-	size_t k, i;
+	size_t k, i = 0;
+	int twice;
 
 	for (k = 0; k < t->ncols; k++) {
 		i = (x->hint + k) % t->ncols;
-		if (!strncmp(t->cols[i].name, m->key, m->klen) &&
+		if (m->klen && t->cols[i].name[0] == m->key[0] &&
+		    !strncmp(t->cols[i].name, m->key, m->klen) &&
 		    t->cols[i].name[m->klen] == '\0')
 			break;
+	}
+	/* Every reader of a record must see the same value of a field: the
+	** server's scope check and rules the first, this INSERT the last. */
+	twice = k == t->ncols ? other_key(x, m) : x->seen[i]++;
+	if (x->oom)
+		return 1;
+	if (twice) {
+		snprintf(x->twice, sizeof(x->twice), "%.*s", (int)m->klen, m->key);
+		return 1;
 	}
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
 	x->hint = i + 1;
+	if (&t->cols[i] == x->want) {
+		x->has_want = 1;
+		x->want_text = fs_json__member_text(m, &x->oom);
+		if (x->oom)
+			return 1;
+	}
 	return bind_json(x->st, (int)i + 2, m) == SQLITE_OK ? 0 : -1;
+}
+
+int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
+                            const char *json, const fs_column *want,
+                            char **want_text)
+{
+	sqlite3_stmt *st = NULL;
+	bind_ctx x;
+	int rc;
+
+	if (want_text)
+		*want_text = NULL;
+	r->ins_bound = NULL;
+	if ((rc = insert_stmt(&st, r, t)) < 0)
+		return rc;
+	/* Every field unbound first: a record that lacks one must not
+	** inherit the value of the last record bound (one refused, say). */
+	sqlite3_clear_bindings(st);
+	x.t = t;
+	x.st = st;
+	x.hint = 0;
+	x.nother = 0;
+	x.want = want;
+	x.want_text = NULL;
+	x.has_want = x.oom = 0;
+	x.twice[0] = '\0';
+	if (!json)
+		return 0;
+	if (!(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	rc = fs_json__object_each(json, strlen(json), bind_member, &x, &r->err);
+	free(x.seen);
+	while (x.nother)
+		free(x.other[--x.nother]);
+	if (rc == 0) {
+		r->ins_bound = t;
+		if (want_text)
+			*want_text = x.want_text;
+		else
+			free(x.want_text);
+		return x.has_want;
+	}
+	free(x.want_text);
+	sqlite3_clear_bindings(st);
+	if (x.oom)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	if (x.twice[0])
+		return fs_err__set(&r->err, FS_EINVALID, "field '%s' given twice",
+		                   x.twice);
+	if (rc == FS_ECORRUPT)
+		return fs_err__prefix(&r->err, "malformed record");
+	if (rc > 0 || r->err.code == 0)
+		return fs_err__sqlite(&r->err, r->db, sqlite3_errcode(r->db),
+		                      t->noun);
+	return rc;
+}
+
+int fs_replica__insert_run(fs_replica *r, const fs_table *t,
+                           const char *rid)
+{
+	sqlite3_stmt *st = r->apply_ins ? r->apply_ins[t - r->schema.tables]
+	                                : NULL;
+	int rc;
+
+	if (r->ins_bound != t || !st)
+		return fs_err__set(&r->err, FS_ERROR, "%s %s: inserted unbound",
+		                   t->noun, rid);
+	r->ins_bound = NULL;
+	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		fs_err__sqlite(&r->err, r->db, rc, t->noun);
+	sqlite3_reset(st);   /* (the next bind clears the fields) */
+	return rc == SQLITE_DONE ? 0 : r->err.code;
 }
 
 /* Binds each member of the record's JSON object to its column in one pass
@@ -122,37 +241,14 @@ static int bind_member(void *payload, const fs_json_member *m)
 int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
                              const char *rid, const char *json)
 {
-	sqlite3_stmt *st = NULL;
-	bind_ctx x;
-	int rc;
+	int rc = fs_replica__insert_bind(r, t, json, NULL, NULL);
 
-	if ((rc = insert_stmt(&st, r, t)) < 0)
+	if (rc < 0) {
+		if (rc == FS_ECORRUPT || rc == FS_EINVALID)
+			fs_err__prefix(&r->err, "%s %s", t->noun, rid);
 		return rc;
-	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-	x.t = t;
-	x.st = st;
-	x.hint = 0;
-	if (json) {
-		rc = fs_json__object_each(json, strlen(json), bind_member, &x, &r->err);
-		if (rc != 0) {
-			sqlite3_clear_bindings(st);
-			if (rc == FS_ECORRUPT) {
-				fs_err__prefix(&r->err, "%s %s: malformed record", t->noun,
-				               rid);
-				return FS_ECORRUPT;
-			}
-			if (rc > 0 || r->err.code == 0)
-				return fs_err__sqlite(&r->err, r->db,
-				                      sqlite3_errcode(r->db), t->noun);
-			return rc;
-		}
 	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		fs_err__sqlite(&r->err, r->db, rc, t->noun);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : r->err.code;
+	return fs_replica__insert_run(r, t, rid);
 }
 
 /* The UPDATE of column c of table t, prepared once per handle. */

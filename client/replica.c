@@ -60,13 +60,27 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 	int rc;
 
 	*out = NULL;
-	/* Most SQL texts are string constants: the same pointer again.  The
-	** text is still compared, since a freed buffer's address recurs. */
+	/* Most SQL texts are string constants: the same pointer again, whose
+	** slot the hint remembers.  The text is still compared, since a freed
+	** buffer's address recurs. */
+	{
+		fs_stmt_slot *s = &r->stmts[r->hint_sql[FS_STMT_HINT(sql)]];
+		if (s->key == (uintptr_t)sql && !s->in_use && s->sql &&
+		    !strcmp(s->sql, sql)) {
+			s->in_use = 1;
+			s->used = ++r->stmt_clock;
+			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)(s - r->stmts);
+			*out = s->st;
+			return 0;
+		}
+	}
 	for (i = 0; i < FS_STMT_CACHE; i++) {
 		fs_stmt_slot *s = &r->stmts[i];
 		if (s->key == (uintptr_t)sql && !s->in_use && s->sql && !strcmp(s->sql, sql)) {
 			s->in_use = 1;
 			s->used = ++r->stmt_clock;
+			r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)i;
+			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)i;
 			*out = s->st;
 			return 0;
 		}
@@ -79,6 +93,8 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 			s->in_use = 1;
 			s->key = (uintptr_t)sql;
 			s->used = ++r->stmt_clock;
+			r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)i;
+			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)i;
 			*out = s->st;
 			return 0;
 		}
@@ -101,6 +117,8 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 		victim->st = st;
 		victim->in_use = 1;
 		victim->used = ++r->stmt_clock;
+		r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)(victim - r->stmts);
+		r->hint_st[FS_STMT_HINT(st)] = (unsigned char)(victim - r->stmts);
 	}
 	*out = st;
 	return 0;
@@ -112,6 +130,13 @@ void fs_replica__finish(fs_replica *r, sqlite3_stmt *st)
 
 	if (!st)
 		return;
+	i = r->hint_st[FS_STMT_HINT(st)];
+	if (r->stmts[i].st == st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		r->stmts[i].in_use = 0;
+		return;
+	}
 	for (i = 0; i < FS_STMT_CACHE; i++) {
 		if (r->stmts[i].st == st) {
 			sqlite3_reset(st);

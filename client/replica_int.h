@@ -16,6 +16,8 @@
 /* Prepared statements are cached per handle: the same few statements run
 ** for every record, and preparing them dominates otherwise. */
 #define FS_STMT_CACHE 64
+/* Where to look first for a pointer's slot (a hint, always checked). */
+#define FS_STMT_HINT(p) ((size_t)(((uintptr_t)(p) >> 4) % FS_STMT_CACHE))
 
 typedef struct fs_stmt_slot {
 	char *sql;
@@ -38,8 +40,11 @@ struct fs_replica {
 	int server;          /* a server's central database: no capture */
 	fs_rand rnd;         /* randomness for ids */
 	fs_stmt_slot stmts[FS_STMT_CACHE];
+	unsigned char hint_sql[FS_STMT_CACHE];  /* by SQL text pointer */
+	unsigned char hint_st[FS_STMT_CACHE];   /* by statement pointer */
 	unsigned long stmt_clock;
 	sqlite3_stmt **apply_ins;  /* per table: apply.c's record INSERT */
+	const fs_table *ins_bound; /* the table whose INSERT is bound */
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
 };
 
@@ -101,6 +106,19 @@ int fs_sales__complete_line(fs_field **out, size_t *nout, char **pool,
 int fs_replica__capture(fs_replica *r, int on);   /* returns the old state */
 int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
                              const char *rid, const char *json);
+/* The same in two steps, reading the record's JSON once (the server
+** checks the record between them): binds each field of json to t's
+** INSERT; want (may be NULL), when present, is returned in *want_text
+** (malloc'd; NULL when null) and the result is 1, else 0.  FS_ECORRUPT
+** on malformed JSON, FS_EINVALID when a field is given twice (every
+** reader of a record must see the same value of a field).  Then
+** fs_replica__insert_run() inserts record rid of t, as bound by the last
+** fs_replica__insert_bind() of this handle. */
+int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
+                            const char *json, const fs_column *want,
+                            char **want_text);
+int fs_replica__insert_run(fs_replica *r, const fs_table *t,
+                           const char *rid);
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,
                              const char *rid, const fs_column *c,
                              const char *json_value);

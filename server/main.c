@@ -607,6 +607,7 @@ int main(int argc, char **argv)
 	fs_err e;
 	int lfd = -1, bound = 0, i, rc = 1, no_ledger = 0;
 
+	fs_store__process_init();
 	memset(&srv, 0, sizeof(srv));
 	memset(&e, 0, sizeof(e));
 	srv.max_conn = 1024;

@@ -206,25 +206,6 @@ int fs_policy__link_dept(fs_replica *r, const fs_table *t, const char *link,
 
 /* ------------------------------------------------------------ JSON text */
 
-static char *member_text(const fs_json_member *m)
-{
-	char *s;
-
-	if (m->type == FS_JSON_NULL)
-		return NULL;
-	if (!m->val) {
-		/* true and false carry no text: 1 and 0, as json_extract() */
-		char num[24];
-		snprintf(num, sizeof(num), "%lld", (long long)m->i);
-		return strdup(num);
-	}
-	if (!(s = malloc(m->vlen + 1)))
-		return NULL;
-	memcpy(s, m->val, m->vlen);
-	s[m->vlen] = '\0';
-	return s;
-}
-
 typedef struct member_find {
 	const char *key;
 	size_t klen;
@@ -244,8 +225,7 @@ static int find_cb(void *payload, const fs_json_member *m)
 		return 1;
 	}
 	f->found = 1;
-	if (!(f->out = member_text(m)))
-		f->oom = 1;
+	f->out = fs_json__member_text(m, &f->oom);
 	return 1;
 }
 
@@ -270,93 +250,6 @@ int fs_policy__json_member(char **out, const char *json, const char *key,
 	return f.found == 1;
 }
 
-typedef struct record_read {
-	const fs_table *t;
-	unsigned char *seen;     /* per column of t */
-	char *other[64];         /* keys t does not have (a newer schema's),
-	                         ** copied: an escaped key is unescaped into
-	                         ** a buffer the next key reuses */
-	size_t nother[64], nothers;
-	char *twice;
-	size_t tsize;
-	char *link;
-	int has_link, dup, oom;
-} record_read;
-
-static int record_cb(void *payload, const fs_json_member *m)
-{
-	record_read *x = payload;
-	const fs_table *t = x->t;
-	size_t i;
-
-	for (i = 0; i < t->ncols; i++)
-		if (!strncmp(t->cols[i].name, m->key, m->klen) &&
-		    t->cols[i].name[m->klen] == '\0')
-			break;
-	if (i < t->ncols && x->seen[i]++) {
-		x->dup = 1;
-	} else if (i == t->ncols) {
-		size_t k;
-		for (k = 0; k < x->nothers; k++)
-			if (x->nother[k] == m->klen &&
-			    !memcmp(x->other[k], m->key, m->klen))
-				x->dup = 1;
-		if (!x->dup && x->nothers == 64)
-			x->dup = 1;   /* so many unknown fields: refused as well */
-		if (!x->dup) {
-			if (!(x->other[x->nothers] = malloc(m->klen ? m->klen : 1)))
-				return x->oom = 1;
-			memcpy(x->other[x->nothers], m->key, m->klen);
-			x->nother[x->nothers++] = m->klen;
-		}
-	}
-	if (x->dup) {
-		snprintf(x->twice, x->tsize, "%.*s", (int)m->klen, m->key);
-		return 1;
-	}
-	if (i < t->ncols && &t->cols[i] == t->scope_col) {
-		x->has_link = 1;
-		if (m->type != FS_JSON_NULL && !(x->link = member_text(m)))
-			x->oom = 1;
-	}
-	return x->oom;
-}
-
-int fs_policy__json_record(char **link, char *twice, size_t tsize,
-                           const fs_table *t, const char *json, fs_err *e)
-{
-	record_read x;
-	int rc;
-
-	*link = NULL;
-	memset(&x, 0, sizeof(x));
-	x.t = t;
-	x.twice = twice;
-	x.tsize = tsize;
-	if (!json)
-		return fs_err__set(e, FS_ECORRUPT, "a record without fields");
-	if (!(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
-		return fs_err__set(e, FS_ERROR, "out of memory");
-	rc = fs_json__object_each(json, strlen(json), record_cb, &x, e);
-	free(x.seen);
-	while (x.nothers)
-		free(x.other[--x.nothers]);
-	if (rc < 0) {
-		free(x.link);
-		return rc;
-	}
-	if (x.oom) {
-		free(x.link);
-		return fs_err__set(e, FS_ERROR, "out of memory");
-	}
-	if (x.dup) {
-		free(x.link);
-		return fs_err__set(e, FS_EINVALID, "field '%s' given twice", twice);
-	}
-	*link = x.link;
-	return x.has_link;
-}
-
 int fs_policy__json_text(char **out, const char *json, fs_err *e)
 {
 	fs_buf text = FS_BUF_INIT;
@@ -377,7 +270,10 @@ int fs_policy__json_text(char **out, const char *json, fs_err *e)
 		fs_buf_free(&text);
 		return 0;
 	}
-	*out = member_text(&m);
+	{
+		int oom = 0;
+		*out = fs_json__member_text(&m, &oom);
+	}
 	fs_buf_free(&text);
 	return *out ? 1 : fs_err__set(e, FS_ERROR, "out of memory");
 }

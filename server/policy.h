@@ -39,15 +39,6 @@ int fs_policy__link_dept(fs_replica *r, const fs_table *t, const char *link,
 int fs_policy__json_member(char **out, const char *json, const char *key,
                            fs_err *e);
 
-/* Reads a pushed record (JSON object json) of table t once, whole: 1 with
-** *link the text of its link field (t->scope_col; NULL when null) if it
-** has one, 0 if it has none, FS_ECORRUPT on malformed JSON, FS_EINVALID
-** when a field is given twice (*twice then names it; every reader of the
-** record must see the same value: the scope check the first, an INSERT
-** the last). */
-int fs_policy__json_record(char **link, char *twice, size_t tsize,
-                           const fs_table *t, const char *json, fs_err *e);
-
 /* The text of one JSON scalar (as above). */
 int fs_policy__json_text(char **out, const char *json, fs_err *e);
 

@@ -71,6 +71,12 @@ typedef struct push_ctx {
 	** (valid while have_clocks is set for the entry being merged). */
 	int have_clocks;
 	clockv c_tomb, c_rec;
+	/* A new record's creation clock is written first, at the log position
+	** its creation will take (next_seq): the write is the check that the
+	** id is new.  Undone (merge_entry) unless the creation goes through. */
+	int clock_made;
+	int created;
+	int64_t next_seq;    /* the next fs_log seq of this transaction */
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -81,6 +87,12 @@ typedef struct push_ctx {
 	const char *via;     /* logged: the relay's device id, '^' upstream */
 	int64_t up;          /* logged: the upstream cursor (regional), or -1 */
 } push_ctx;
+
+void fs_store__process_init(void)
+{
+	/* Fails harmlessly (SQLITE_MISUSE) if SQLite is already initialised. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
 
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
                    const char *serial)
@@ -217,6 +229,50 @@ static int clock_put(fs_replica *r, const char *tbl, const char *rid,
 	return rc;
 }
 
+/* The creation clock of a record new here, written before its creation
+** is merged: 1 written (the id was never here: a record keeps its
+** creation clock, deleted too, until compaction drops all its clocks),
+** 0 the id has one already (nothing written), <0 on failure. */
+static int clock_create(push_ctx *x, const fs_table *t, const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(&x->c_tomb, 0, sizeof(x->c_tomb));
+	memset(&x->c_rec, 0, sizeof(x->c_rec));
+	if (x->next_seq <= 0) {
+		if (fs_replica__prepare(&st, r,
+		        "SELECT coalesce(max(seq), 0) + 1 FROM fs_log") < 0)
+			return r->err.code;
+		rc = sqlite3_step(st);
+		x->next_seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		fs_replica__finish(r, st);
+		st = NULL;
+		if (rc != SQLITE_ROW)
+			return fs_err__sqlite(&r->err, r->db, rc, "reading the log");
+	}
+	/* Plain INSERT: a clock already there fails it, before any write. */
+	if (fs_replica__prepare(&st, r,
+	        "INSERT INTO fs_clock(tbl, rid, col, hlc, device, seq) "
+	        "VALUES (?, ?, '', ?, ?, ?)") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)en->hlc);
+	sqlite3_bind_text(st, 4, x->dev, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, x->next_seq);
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_DONE) {
+		x->clock_made = 1;
+		return 1;
+	}
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return 0;
+	return fs_err__sqlite(&r->err, r->db, rc, "writing a clock");
+}
+
 /* Appends to fs_log; *seq receives the new position. */
 static int log_add(int64_t *seq, push_ctx *x, const char *tbl,
                    const char *rid, char op, const char *col,
@@ -251,6 +307,8 @@ static int log_add(int64_t *seq, push_ctx *x, const char *tbl,
 	rc = fs_replica__step_done(r, st, "writing the change log");
 	fs_replica__finish(r, st);
 	*seq = sqlite3_last_insert_rowid(r->db);
+	if (rc == 0)
+		x->next_seq = *seq + 1;
 	return rc;
 }
 
@@ -327,6 +385,8 @@ static int conflict_announce(push_ctx *x, int64_t id, const char *via)
 		sqlite3_bind_int64(st, 3, x->up);
 	rc = fs_replica__step_done(r, st, "announcing a conflict");
 	fs_replica__finish(r, st);
+	if (rc == 0 && sqlite3_changes(r->db) > 0)
+		x->next_seq = sqlite3_last_insert_rowid(r->db) + 1;
 	return rc;
 }
 
@@ -717,29 +777,27 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		** tombstone until compaction has dropped both).  A new id, the
 		** common case, then needs no lookup of the record itself. */
 		clockv none;
-		char twice[64];
-		if ((rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r, t->name,
-		                     en->rid, NULL)) < 0)
+		if ((rc = clock_create(x, t, en)) < 0)
+			return rc;
+		if (rc == 0 && (rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r,
+		                                t->name, en->rid, NULL)) < 0)
 			return rc;
 		x->have_clocks = 1;
-		/* Read whole, once: a field given twice would let the scope
-		** check and the rules read one value and the INSERT another. */
-		has_link = fs_policy__json_record(&link, twice, sizeof(twice), t,
-		                                  en->val, &r->err);
-		if (has_link == FS_EINVALID) {
+		/* Read whole, once, and bound for merge_insert's INSERT: a field
+		** given twice (refused) would let the scope check and the rules
+		** read one value and the INSERT another. */
+		has_link = fs_replica__insert_bind(r, t, en->val, t->scope_col,
+		                                   &link);
+		if (has_link == FS_EINVALID || has_link == FS_ECORRUPT) {
+			/* Refused here, before anything reads it otherwise. */
 			found = x->c_tomb.found || x->c_rec.found;
 			reject(x, idx, "%s %s: %s", t->noun, en->rid, r->err.msg);
 			fs_err__clear(&r->err);
 			rc = found ? correct(x, t, en->rid, NULL) : evict(x, t, en->rid);
 			return rc < 0 ? rc : 1;
 		}
-		if (has_link < 0 && has_link != FS_ECORRUPT)
+		if (has_link < 0)
 			return has_link;
-		if (has_link < 0) {
-			/* Malformed: the merge refuses it with the reason. */
-			fs_err__clear(&r->err);
-			return 0;
-		}
 	}
 	if (en->op == 'I' && !x->c_tomb.found && !x->c_rec.found)
 		found = 0;
@@ -886,8 +944,9 @@ static int check_rules(push_ctx *x, uint64_t idx, const fs_table *t,
 		clockv rec;
 		if ((rc = clock_get(&rec, x->r, t->name, en->rid, "")) < 0)
 			return rc;
-		rc = rec.found ? correct(x, t, en->rid, NULL)
-		               : evict(x, t, en->rid);
+		/* (a clock this entry wrote itself says nothing) */
+		rc = rec.found && !x->clock_made ? correct(x, t, en->rid, NULL)
+		                                 : evict(x, t, en->rid);
 	} else {
 		rc = correct(x, t, en->rid, en->op == 'U' ? en->col : NULL);
 	}
@@ -1143,7 +1202,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	fs_replica *r = x->r;
 	const char *dev = x->dev;
 	clockv rec, tomb, field;
-	int64_t seq;
+	int64_t seq, predicted;
 	int rc;
 
 	if (!fs_uuid__valid(en->rid))
@@ -1176,18 +1235,23 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		return rc < 0 ? rc : correct(x, t, en->rid, NULL);
 	}
 	if (!rec.found) {
-		if ((rc = fs_replica__apply_insert(r, t, en->rid, en->val)) < 0) {
+		/* check_scope bound the record's fields (have_clocks). */
+		if ((rc = x->have_clocks ? fs_replica__insert_run(r, t, en->rid)
+		          : fs_replica__apply_insert(r, t, en->rid, en->val)) < 0) {
 			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
 		}
+		predicted = x->next_seq;
 		if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
 		                  (int64_t)en->hlc, dev, x->author, x->dept)) < 0)
 			return rc;
 		x->applied++;
-		if ((rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
+		if ((!x->clock_made || seq != predicted) &&
+		    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
 		                    seq)) < 0)
 			return rc;
+		x->created = 1;
 		return en->col && x->p->upstream
 		       ? field_clocks_put(x, t, en->rid, en->col, seq) : 0;
 	}
@@ -1596,7 +1660,7 @@ static int evict_here(push_ctx *x, const fs_table *t, const char *rid,
 	return rc;
 }
 
-static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
+static int merge_one(push_ctx *x, uint64_t idx, const fs_entry *en)
 {
 	const fs_table *t;
 	fs_entry e;
@@ -1665,6 +1729,27 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 	default:
 		return reject(x, idx, "op '%c' cannot be pushed", en->op);
 	}
+}
+
+/* Merges one entry.  A creation clock written for it (clock_create)
+** stays only if the creation went through. */
+static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	x->clock_made = x->created = 0;
+	rc = merge_one(x, idx, en);
+	if (rc < 0 || !x->clock_made || x->created)
+		return rc;
+	if (fs_replica__prepare(&st, x->r,
+	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
+		return x->r->err.code;
+	sqlite3_bind_text(st, 1, en->tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(x->r, st, "taking a clock back");
+	fs_replica__finish(x->r, st);
+	return rc;
 }
 
 /* Starts a merge context for peer p (corr, rej, evict: the ACK's parts). */

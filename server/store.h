@@ -33,6 +33,13 @@ typedef struct fs_peer {
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
                    const char *serial);
 
+/* Process-wide SQLite settings of a server process, made before its
+** first SQLite call: memory statistics off (the server never reads them,
+** and keeping them takes a global mutex around every allocation, which
+** the merge makes a dozen of per change).  Not for the client library:
+** an embedding application owns its process's SQLite configuration. */
+void fs_store__process_init(void);
+
 /* Applies one pushed batch in one transaction and writes the ACK payload.
 ** rd is positioned after the batch id and count.  The caller holds the
 ** write lock.  Returns <0 only for failures of the server itself (disk

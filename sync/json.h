@@ -56,4 +56,9 @@ int fs_json__scalar(fs_json_member *out, const char **pp, const char *end,
                     fs_buf *text, fs_err *e);
 int fs_json__strn(fs_buf *b, const char *s, size_t n);
 
+/* A scalar member's value as malloc'd text, as json_extract() gives it
+** (numbers as written, true/false as 1/0); NULL for null, and with
+** *oom set when memory ran out. */
+char *fs_json__member_text(const fs_json_member *m, int *oom);
+
 #endif
