@@ -1809,9 +1809,11 @@ static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 			return rc;
 		if (en.hlc > x->max_hlc)
 			x->max_hlc = en.hlc;
-		/* No savepoint per entry: an entry is refused only at its first
-		** write, which SQLite undoes by itself, so a refused entry leaves
-		** no trace; any other failure abandons the whole batch. */
+		/* No savepoint per entry: an entry is refused before its first
+		** write or at it (SQLite undoes a failed statement by itself); a
+		** creation's clock, written first, merge_entry takes back.  So a
+		** refused entry leaves no trace; any other failure abandons the
+		** whole batch. */
 		if ((rc = merge_entry(x, i, &en)) < 0)
 			return rc;
 	}

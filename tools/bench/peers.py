@@ -381,8 +381,8 @@ def existing(a, work, res):
     log("capture_bench %d" % a.capture_n)
     out = run([os.path.join(bind, "capture_bench"), str(a.capture_n), tmp])
     open(os.path.join(work, "capture.txt"), "w").write(out)
-    log("apply_bench 20000")
-    out = run([os.path.join(bind, "apply_bench"), "20000", tmp])
+    log("apply_bench 100000")
+    out = run([os.path.join(bind, "apply_bench"), "100000", tmp])
     open(os.path.join(work, "apply.txt"), "w").write(out)
     log("concurrency.py -n 500 -r 100")
     r = subprocess.run([sys.executable, os.path.join(BENCH, "concurrency.py"), "-n", "500", "-r", "100",
@@ -408,10 +408,15 @@ def parse_existing(work, res):
                                     "ratio": float(m.group(5))}
     out = read("apply.txt")
     for ph in ("create", "update"):
-        m = re.search(r"^%s\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)\s+([\d.]+)x" % ph, out, re.M)
-        if m:
-            res["apply_" + ph] = {"raw": float(m.group(1)), "merge": float(m.group(2)),
-                                  "ratio": float(m.group(4))}
+        # the merge's line, then the floor's (raw + a bare log and clock row)
+        ms = list(re.finditer(r"^%s\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)\s+([\d.]+)x" % ph,
+                              out, re.M))
+        if ms:
+            res["apply_" + ph] = {"raw": float(ms[0].group(1)), "merge": float(ms[0].group(2)),
+                                  "ratio": float(ms[0].group(4))}
+        if len(ms) > 1:
+            res["apply_" + ph]["floor"] = float(ms[1].group(2))
+            res["apply_" + ph]["floor_ratio"] = float(ms[1].group(4))
     out = read("concurrency.txt")
     rounds = []
     for m in re.finditer(r"clients succeeded\s+(\d+) / (\d+).*?client time p50 / p95 / p99 / max\s+"
@@ -475,8 +480,12 @@ def table(a, res, info, pouch):
     for ph in ("create", "update"):
         x = res.get("apply_" + ph)
         if x:
-            add("server apply throughput, %s (20k)" % ph, "%.3f s" % x["merge"], "raw SQLite %.3f s" % x["raw"],
+            add("server apply throughput, %s (100k)" % ph, "%.3f s" % x["merge"], "raw SQLite %.3f s" % x["raw"],
                 "%.2fx raw" % x["ratio"], ">= 0.5x raw", "met" if x["ratio"] >= 0.5 else "MISSED")
+            if "floor" in x:
+                add("  floor: raw + a bare log row and clock row per change, %s" % ph,
+                    "%.3f s" % x["floor"], "raw SQLite %.3f s" % x["raw"],
+                    "%.2fx raw" % x["floor_ratio"], "", "")
     c = res.get("clients")
     if c:
         for i, r in enumerate(c["rounds"]):
