@@ -370,7 +370,7 @@ int fs_schema__hangs_sql(fs_buf *sql, const fs_table *t, const fs_table *top,
 int fs_schema__in_scope_sql(fs_buf *sql, const fs_schema *s,
                             const fs_table *t)
 {
-	const fs_table *root = fs_schema__scope_root(s);
+	const fs_table *root = fs_schema__scope_root(s), *u;
 	char cond[200];
 
 	if (!root || !t->scope_col)
@@ -378,5 +378,10 @@ int fs_schema__in_scope_sql(fs_buf *sql, const fs_schema *s,
 	snprintf(cond, sizeof(cond),
 	         "\"%s\" IN (SELECT code FROM temp.fs_scope)",
 	         root->scope_col->name);
+	for (u = t; u && u != root; u = u->scope_parent)
+		;
+	if (!u)
+		return 0;
+	fs_buf_putc(sql, '+');   /* (see schema.h) */
 	return fs_schema__hangs_sql(sql, t, root, cond);
 }
