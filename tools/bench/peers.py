@@ -538,6 +538,9 @@ def main():
     ap.add_argument("--no-peer", action="store_true", help="skip PouchDB")
     ap.add_argument("--only-peers", action="store_true",
                     help="bootstrap and incremental only (skip apply, 500 clients, capture, ledger)")
+    ap.add_argument("--bootstrap-only", action="store_true",
+                    help="with --only-peers: bootstrap only (at --scale 1 the incremental "
+                         "scenario's PouchDB setup alone takes over an hour)")
     ap.add_argument("--capture-n", type=int, default=100000)
     ap.add_argument("--work", help="work directory (default: a new one under /tmp)")
     ap.add_argument("--keep", action="store_true")
@@ -622,74 +625,75 @@ def main():
                 log("  %.2f s, %s, %d docs" % (r["seconds"], fmt_b(m.total), r["docs_written"]))
                 # setup, not measured: the push direction's first checkpoint
                 pouch.call(op="push", name=user, url=pouch.url)
-        # -- incremental
-        log("incremental: setting up %d rep replicas (not measured)" % len(reps))
-        rep_db = {r["name"]: os.path.join(dbs, r["name"] + ".db") for r in reps}
-        todo = [r for r in reps if r["name"] != rep0]
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(2) as ex:
-            list(ex.map(lambda r: fs.bootstrap(r["name"], rep_db[r["name"]]), todo))
-        plan = plan_edits(os.path.join(srv, "server.db"), reps, a.seed)
-        n_edits = sum(len(v) for v in plan.values())
-        if pouch.client:
-            tpl = {region0: rep0}
-            for r in reps:
-                if r["region"] not in tpl:
-                    log("  PouchDB template replica for region %s" % r["region"])
-                    pouch.call(op="bootstrap", name=r["name"], url=pouch.url, scope=r["region"])
-                    pouch.call(op="push", name=r["name"], url=pouch.url)
-                    tpl[r["region"]] = r["name"]
-            for r in reps:
-                if r["name"] != tpl[r["region"]]:
-                    pouch.call(op="clone", **{"from": tpl[r["region"]]}, name=r["name"], url=pouch.url,
-                               scope=r["region"])
-        for r in reps:
-            name = r["name"]
-            by_noun = {}
-            for tbl, noun, rid, field, v in plan[name]:
-                by_noun.setdefault((noun, field), []).append((rid, v))
-            for (noun, field), items in by_noun.items():
-                f = os.path.join(work, "edit-%s-%s.csv" % (name, noun))
-                with open(f, "w") as fh:
-                    fh.write("id,%s\n" % field)
-                    fh.writelines("%s,%s\n" % (rid, csv_quote(v)) for rid, v in items)
-                fs.cli(rep_db[name], noun, "import", f)
-            pend = json.loads(fs.cli(rep_db[name], "status", "--json"))["pending_changes"]
-            if pend != len(plan[name]):
-                log("  WARNING: %s has %d pending changes for %d edits" % (name, pend, len(plan[name])))
+        # -- incremental (not with --bootstrap-only)
+        if not a.bootstrap_only:
+            log("incremental: setting up %d rep replicas (not measured)" % len(reps))
+            rep_db = {r["name"]: os.path.join(dbs, r["name"] + ".db") for r in reps}
+            todo = [r for r in reps if r["name"] != rep0]
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(2) as ex:
+                list(ex.map(lambda r: fs.bootstrap(r["name"], rep_db[r["name"]]), todo))
+            plan = plan_edits(os.path.join(srv, "server.db"), reps, a.seed)
+            n_edits = sum(len(v) for v in plan.values())
             if pouch.client:
-                pouch.call(op="edit", name=name, edits=[[rid, field, v] for _, _, rid, field, v in plan[name]])
-        log("incremental: fieldsync, %d edits, 2 rounds" % n_edits)
-        tot = {"seconds": 0.0, "bytes": 0, "push_up": 0, "pushed": 0, "pulled": 0, "payload": 0}
-        for rnd in (1, 2):
+                tpl = {region0: rep0}
+                for r in reps:
+                    if r["region"] not in tpl:
+                        log("  PouchDB template replica for region %s" % r["region"])
+                        pouch.call(op="bootstrap", name=r["name"], url=pouch.url, scope=r["region"])
+                        pouch.call(op="push", name=r["name"], url=pouch.url)
+                        tpl[r["region"]] = r["name"]
+                for r in reps:
+                    if r["name"] != tpl[r["region"]]:
+                        pouch.call(op="clone", **{"from": tpl[r["region"]]}, name=r["name"], url=pouch.url,
+                                   scope=r["region"])
             for r in reps:
-                with Meter(fs.proxy) as m:
-                    j = fs.sync(rep_db[r["name"]])
-                tot["seconds"] += m.seconds
-                tot["bytes"] += m.total
-                tot["push_up"] += m.up
-                tot["pushed"] += j["pushed"]
-                tot["pulled"] += j["pulled"]
-                tot["payload"] += j["bytes_in"] + j["bytes_out"]
-        tot.update(edits=n_edits, reps=len(reps))
-        res["inc_fs"] = tot
-        log("  %.2f s, %s, pushed %d pulled %d" % (tot["seconds"], fmt_b(tot["bytes"]), tot["pushed"],
-                                                   tot["pulled"]))
-        if pouch.client:
-            log("incremental: PouchDB, 2 rounds")
-            tot = {"seconds": 0.0, "bytes": 0, "push_up": 0, "pushed": 0, "pulled": 0}
+                name = r["name"]
+                by_noun = {}
+                for tbl, noun, rid, field, v in plan[name]:
+                    by_noun.setdefault((noun, field), []).append((rid, v))
+                for (noun, field), items in by_noun.items():
+                    f = os.path.join(work, "edit-%s-%s.csv" % (name, noun))
+                    with open(f, "w") as fh:
+                        fh.write("id,%s\n" % field)
+                        fh.writelines("%s,%s\n" % (rid, csv_quote(v)) for rid, v in items)
+                    fs.cli(rep_db[name], noun, "import", f)
+                pend = json.loads(fs.cli(rep_db[name], "status", "--json"))["pending_changes"]
+                if pend != len(plan[name]):
+                    log("  WARNING: %s has %d pending changes for %d edits" % (name, pend, len(plan[name])))
+                if pouch.client:
+                    pouch.call(op="edit", name=name, edits=[[rid, field, v] for _, _, rid, field, v in plan[name]])
+            log("incremental: fieldsync, %d edits, 2 rounds" % n_edits)
+            tot = {"seconds": 0.0, "bytes": 0, "push_up": 0, "pushed": 0, "pulled": 0, "payload": 0}
             for rnd in (1, 2):
                 for r in reps:
-                    with Meter(pouch.proxy) as m:
-                        j = pouch.call(op="sync", name=r["name"], url=pouch.url, scope=r["region"])
-                    tot["seconds"] += j["seconds"]
+                    with Meter(fs.proxy) as m:
+                        j = fs.sync(rep_db[r["name"]])
+                    tot["seconds"] += m.seconds
                     tot["bytes"] += m.total
                     tot["push_up"] += m.up
                     tot["pushed"] += j["pushed"]
                     tot["pulled"] += j["pulled"]
-            res["inc_pouch"] = tot
+                    tot["payload"] += j["bytes_in"] + j["bytes_out"]
+            tot.update(edits=n_edits, reps=len(reps))
+            res["inc_fs"] = tot
             log("  %.2f s, %s, pushed %d pulled %d" % (tot["seconds"], fmt_b(tot["bytes"]), tot["pushed"],
                                                        tot["pulled"]))
+            if pouch.client:
+                log("incremental: PouchDB, 2 rounds")
+                tot = {"seconds": 0.0, "bytes": 0, "push_up": 0, "pushed": 0, "pulled": 0}
+                for rnd in (1, 2):
+                    for r in reps:
+                        with Meter(pouch.proxy) as m:
+                            j = pouch.call(op="sync", name=r["name"], url=pouch.url, scope=r["region"])
+                        tot["seconds"] += j["seconds"]
+                        tot["bytes"] += m.total
+                        tot["push_up"] += m.up
+                        tot["pushed"] += j["pushed"]
+                        tot["pulled"] += j["pulled"]
+                res["inc_pouch"] = tot
+                log("  %.2f s, %s, pushed %d pulled %d" % (tot["seconds"], fmt_b(tot["bytes"]), tot["pushed"],
+                                                           tot["pulled"]))
         fs.stop()
         pouch.stop()
         if not a.only_peers:
