@@ -84,8 +84,8 @@ typedef struct bind_ctx {
 	size_t olen[64], nother;
 	const fs_column *want;
 	char *want_text;
-	int has_want, oom;
-	char twice[64];      /* the field given twice */
+	int strict, has_want, oom;
+	char why[96];        /* a strict reader's refusal */
 } bind_ctx;
 
 /* Binds a JSON value as json_extract() would give it: numbers, 1/0 for
@@ -114,13 +114,19 @@ static int other_key(bind_ctx *x, const fs_json_member *m)
 	size_t k;
 
 	for (k = 0; k < x->nother; k++)
-		if (x->olen[k] == m->klen && !memcmp(x->other[k], m->key, m->klen))
+		if (x->olen[k] == m->klen && !memcmp(x->other[k], m->key, m->klen)) {
+			snprintf(x->why, sizeof(x->why), "field '%.*s' given twice",
+			         (int)m->klen, m->key);
 			return 1;
-	if (x->nother == 64)
-		return 1;   /* so many unknown fields: refused as well */
+		}
+	if (x->nother == 64) {
+		snprintf(x->why, sizeof(x->why), "more than 64 fields this "
+		         "schema does not have");
+		return 1;
+	}
 	if (!(x->other[x->nother] = malloc(m->klen ? m->klen : 1))) {
 		x->oom = 1;
-		return 0;
+		return 1;
 	}
 	memcpy(x->other[x->nother], m->key, m->klen);
 	x->olen[x->nother++] = m->klen;
@@ -132,29 +138,40 @@ static int bind_member(void *payload, const fs_json_member *m)
 	bind_ctx *x = payload;
 	const fs_table *t = x->t;
 	size_t k, i = 0;
-	int twice;
 
+	/* A key with a NUL (from \u0000) names no column; a strict reader
+	** refuses it (another reader might stop at the NUL). */
+	if (memchr(m->key, 0, m->klen)) {
+		if (!x->strict)
+			return 0;
+		snprintf(x->why, sizeof(x->why), "a field name holds a NUL");
+		return 1;
+	}
 	for (k = 0; k < t->ncols; k++) {
+		/* (no NUL in the key: a match ends inside the name) */
 		i = (x->hint + k) % t->ncols;
 		if (m->klen && t->cols[i].name[0] == m->key[0] &&
 		    !strncmp(t->cols[i].name, m->key, m->klen) &&
 		    t->cols[i].name[m->klen] == '\0')
 			break;
 	}
-	/* Every reader of a record must see the same value of a field: the
-	** server's scope check and rules the first, this INSERT the last. */
-	twice = k == t->ncols ? other_key(x, m) : x->seen[i]++;
-	if (x->oom)
-		return 1;
-	if (twice) {
-		snprintf(x->twice, sizeof(x->twice), "%.*s", (int)m->klen, m->key);
-		return 1;
+	/* Strict (a pushed record): every reader of it must see the same
+	** value of a field -- the server's scope check and rules the first,
+	** this INSERT the last -- so a field given twice is refused. */
+	if (x->strict) {
+		if (k == t->ncols ? other_key(x, m) : x->seen[i]++) {
+			if (!x->oom && k < t->ncols)
+				snprintf(x->why, sizeof(x->why), "field '%s' given twice",
+				         t->cols[i].name);
+			return 1;
+		}
 	}
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
 	x->hint = i + 1;
 	if (&t->cols[i] == x->want) {
 		x->has_want = 1;
+		free(x->want_text);
 		x->want_text = fs_json__member_text(m, &x->oom);
 		if (x->oom)
 			return 1;
@@ -163,8 +180,8 @@ static int bind_member(void *payload, const fs_json_member *m)
 }
 
 int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
-                            const char *json, const fs_column *want,
-                            char **want_text)
+                            const char *json, int strict,
+                            const fs_column *want, char **want_text)
 {
 	sqlite3_stmt *st = NULL;
 	bind_ctx x;
@@ -180,14 +197,17 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	sqlite3_clear_bindings(st);
 	x.t = t;
 	x.st = st;
+	x.strict = strict;
 	x.hint = 0;
 	x.nother = 0;
 	x.want = want;
 	x.want_text = NULL;
 	x.has_want = x.oom = 0;
-	x.twice[0] = '\0';
-	if (!json)
+	x.why[0] = '\0';
+	if (!json) {
+		r->ins_bound = t;   /* no fields: the INSERT's constraints judge */
 		return 0;
+	}
 	if (!(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	rc = fs_json__object_each(json, strlen(json), bind_member, &x, &r->err);
@@ -206,9 +226,8 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	sqlite3_clear_bindings(st);
 	if (x.oom)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	if (x.twice[0])
-		return fs_err__set(&r->err, FS_EINVALID, "field '%s' given twice",
-		                   x.twice);
+	if (x.why[0])
+		return fs_err__set(&r->err, FS_EINVALID, "%s", x.why);
 	if (rc == FS_ECORRUPT)
 		return fs_err__prefix(&r->err, "malformed record");
 	if (rc > 0 || r->err.code == 0)
@@ -241,7 +260,9 @@ int fs_replica__insert_run(fs_replica *r, const fs_table *t,
 int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
                              const char *rid, const char *json)
 {
-	int rc = fs_replica__insert_bind(r, t, json, NULL, NULL);
+	/* Not strict: what a server sent is taken as SQLite's json_each
+	** would read it (the last of a field given twice). */
+	int rc = fs_replica__insert_bind(r, t, json, 0, NULL, NULL);
 
 	if (rc < 0) {
 		if (rc == FS_ECORRUPT || rc == FS_EINVALID)

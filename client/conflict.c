@@ -16,6 +16,11 @@
 
 #include "json.h"
 
+/* A stored value as JSON: itself when valid, else as a JSON string (what
+** a modified client sent is listed, never a failed listing). */
+#define JSON_OR_TEXT(c) \
+	"CASE WHEN json_valid(" c ") THEN json(" c ") ELSE " c " END"
+
 static int list_json(fs_replica *r, const char *sql, fs_json_cb cb,
                      void *payload)
 {
@@ -41,21 +46,21 @@ int fs_conflict_list(fs_replica *r, int all, fs_json_cb cb, void *payload)
 {
 	return list_json(r, all
 	        ? "SELECT json_object('id', id, 'table', tbl, 'record', rid, "
-	          "'field', col, 'reason', reason, 'winner_value', json(winner_value), "
+	          "'field', col, 'reason', reason, 'winner_value', " JSON_OR_TEXT("winner_value") ", "
 	          "'winner_author', winner_author, 'winner_device', winner_device, "
-	          "'winner_hlc', winner_hlc, 'loser_value', json(loser_value), "
+	          "'winner_hlc', winner_hlc, 'loser_value', " JSON_OR_TEXT("loser_value") ", "
 	          "'loser_author', loser_author, 'loser_device', loser_device, "
 	          "'loser_hlc', loser_hlc, 'created_at', created_at, "
 	          "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
-	          "'resolution', json(resolution)) FROM fs_conflict ORDER BY id"
+	          "'resolution', " JSON_OR_TEXT("resolution") ") FROM fs_conflict ORDER BY id"
 	        : "SELECT json_object('id', id, 'table', tbl, 'record', rid, "
-	          "'field', col, 'reason', reason, 'winner_value', json(winner_value), "
+	          "'field', col, 'reason', reason, 'winner_value', " JSON_OR_TEXT("winner_value") ", "
 	          "'winner_author', winner_author, 'winner_device', winner_device, "
-	          "'winner_hlc', winner_hlc, 'loser_value', json(loser_value), "
+	          "'winner_hlc', winner_hlc, 'loser_value', " JSON_OR_TEXT("loser_value") ", "
 	          "'loser_author', loser_author, 'loser_device', loser_device, "
 	          "'loser_hlc', loser_hlc, 'created_at', created_at, "
 	          "'resolved_at', resolved_at, 'resolved_by', resolved_by, "
-	          "'resolution', json(resolution)) FROM fs_conflict "
+	          "'resolution', " JSON_OR_TEXT("resolution") ") FROM fs_conflict "
 	          "WHERE resolved_at IS NULL ORDER BY id", cb, payload);
 }
 
@@ -63,7 +68,7 @@ int fs_rejection_list(fs_replica *r, fs_json_cb cb, void *payload)
 {
 	return list_json(r,
 	        "SELECT json_object('id', id, 'seq', seq, 'table', tbl, "
-	        "'record', rid, 'op', op, 'field', col, 'value', json(val), "
+	        "'record', rid, 'op', op, 'field', col, 'value', " JSON_OR_TEXT("val") ", "
 	        "'hlc', hlc, 'reason', reason, 'created_at', created_at) "
 	        "FROM fs_rejection ORDER BY id", cb, payload);
 }

@@ -110,13 +110,14 @@ int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
 ** checks the record between them): binds each field of json to t's
 ** INSERT; want (may be NULL), when present, is returned in *want_text
 ** (malloc'd; NULL when null) and the result is 1, else 0.  FS_ECORRUPT
-** on malformed JSON, FS_EINVALID when a field is given twice (every
-** reader of a record must see the same value of a field).  Then
+** on malformed JSON.  strict (a pushed record): FS_EINVALID when a field
+** is given twice or a field name holds a NUL, since every reader of the
+** record must see the same value of a field.  Then
 ** fs_replica__insert_run() inserts record rid of t, as bound by the last
 ** fs_replica__insert_bind() of this handle. */
 int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
-                            const char *json, const fs_column *want,
-                            char **want_text);
+                            const char *json, int strict,
+                            const fs_column *want, char **want_text);
 int fs_replica__insert_run(fs_replica *r, const fs_table *t,
                            const char *rid);
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,

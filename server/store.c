@@ -76,6 +76,7 @@ typedef struct push_ctx {
 	** id is new.  Undone (merge_entry) unless the creation goes through. */
 	int clock_made;
 	int created;
+	int64_t clock_seq;   /* the log position it was written at */
 	int64_t next_seq;    /* the next fs_log seq of this transaction */
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
@@ -252,10 +253,13 @@ static int clock_create(push_ctx *x, const fs_table *t, const fs_entry *en)
 		if (rc != SQLITE_ROW)
 			return fs_err__sqlite(&r->err, r->db, rc, "reading the log");
 	}
-	/* Plain INSERT: a clock already there fails it, before any write. */
+	/* Plain INSERT: a creation clock already there fails it, before any
+	** write; a tombstone (a delete of an id never created here writes
+	** one alone) makes it write nothing. */
 	if (fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_clock(tbl, rid, col, hlc, device, seq) "
-	        "VALUES (?, ?, '', ?, ?, ?)") < 0)
+	        "SELECT ?1, ?2, '', ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM "
+	        "fs_clock WHERE tbl = ?1 AND rid = ?2 AND col = '*')") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
@@ -264,10 +268,13 @@ static int clock_create(push_ctx *x, const fs_table *t, const fs_entry *en)
 	sqlite3_bind_int64(st, 5, x->next_seq);
 	rc = sqlite3_step(st);
 	fs_replica__finish(r, st);
-	if (rc == SQLITE_DONE) {
+	if (rc == SQLITE_DONE && sqlite3_changes(r->db) == 1) {
 		x->clock_made = 1;
+		x->clock_seq = x->next_seq;
 		return 1;
 	}
+	if (rc == SQLITE_DONE)
+		return 0;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return 0;
 	return fs_err__sqlite(&r->err, r->db, rc, "writing a clock");
@@ -746,6 +753,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 {
 	fs_replica *r = x->r;
 	char *dept = NULL, *root = NULL, *link = NULL, *to = NULL;
+	char bad[sizeof(((fs_err *)0)->msg)] = "";
 	const char *why = NULL;
 	int rc, found, in, has_link = 0;
 
@@ -786,42 +794,30 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
 		** read one value and the INSERT another. */
-		has_link = fs_replica__insert_bind(r, t, en->val, t->scope_col,
+		has_link = fs_replica__insert_bind(r, t, en->val, 1, t->scope_col,
 		                                   &link);
 		if (has_link == FS_EINVALID || has_link == FS_ECORRUPT) {
 			/* Refused here, before anything reads it otherwise. */
-			found = x->c_tomb.found || x->c_rec.found;
-			reject(x, idx, "%s %s: %s", t->noun, en->rid, r->err.msg);
+			snprintf(bad, sizeof(bad), "%s", r->err.msg);
 			fs_err__clear(&r->err);
-			rc = found ? correct(x, t, en->rid, NULL) : evict(x, t, en->rid);
-			return rc < 0 ? rc : 1;
-		}
-		if (has_link < 0)
+		} else if (has_link < 0) {
 			return has_link;
+		}
 	}
 	if (en->op == 'I' && !x->c_tomb.found && !x->c_rec.found)
 		found = 0;
 	else if ((rc = found = fs_policy__record_dept(r, t, en->rid, &dept,
 	                                              &root)) < 0)
 		goto done;
-	if (found && en->op == 'I' && t->scope_col && has_link &&
-	    !x->p->upstream && !(x->c_rec.found &&
-	                         x->c_rec.hlc == (int64_t)en->hlc &&
-	                         !strcmp(x->c_rec.device, x->dev))) {
-		/* A creation of a record held here already (not the same
-		** creation again) is merged field by field: it must not move
-		** the record.  A move is an edit of the link, checked as such. */
-		if ((rc = fs_policy__link_dept(r, t, link, &to, NULL)) < 0)
-			goto done;
-		if (!same_dept(dept, to)) {
-			reject(x, idx, "%s %s exists already, in department '%s': a "
-			       "creation cannot move it (edit its %s instead)",
-			       t->noun, en->rid, dept ? dept : "",
-			       t->scope_col->name);
-			rc = correct(x, t, en->rid, NULL);
-			rc = rc < 0 ? rc : 1;
-			goto done;
-		}
+	if (*bad) {
+		/* The replica is corrected only to a record it may see: out of
+		** its scope, or unknown here, the record is dropped from it. */
+		reject(x, idx, "%s %s: %s", t->noun, en->rid, bad);
+		in = found ? fs_policy__in_scope(r, x->p->all, dept) : 0;
+		rc = in < 0 ? in : in ? correct(x, t, en->rid, NULL)
+		                      : evict(x, t, en->rid);
+		rc = rc < 0 ? rc : 1;
+		goto done;
 	}
 	if (!found && en->op == 'I') {
 		/* A creation: where its link puts it. */
@@ -874,6 +870,26 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	if (!in) {
 		why = "is outside your scope";
 		goto refuse;
+	}
+	if (found && en->op == 'I' && t->scope_col && has_link &&
+	    !x->p->upstream && !(x->c_rec.found &&
+	                         x->c_rec.hlc == (int64_t)en->hlc &&
+	                         !strcmp(x->c_rec.device, x->dev))) {
+		/* A creation of a record held here already (not the same
+		** creation again; in the writer's scope, checked above) is
+		** merged field by field: it must not move the record.  A move
+		** is an edit of the link, checked as such. */
+		if ((rc = fs_policy__link_dept(r, t, link, &to, NULL)) < 0)
+			goto done;
+		if (!same_dept(dept, to)) {
+			reject(x, idx, "%s %s exists already, in department '%s': a "
+			       "creation cannot move it (edit its %s instead)",
+			       t->noun, en->rid, dept ? dept : "",
+			       t->scope_col->name);
+			rc = correct(x, t, en->rid, NULL);
+			rc = rc < 0 ? rc : 1;
+			goto done;
+		}
 	}
 	if (en->op == 'U' && found && t->scope_col && en->col &&
 	    !strcmp(en->col, t->scope_col->name)) {
@@ -1202,7 +1218,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	fs_replica *r = x->r;
 	const char *dev = x->dev;
 	clockv rec, tomb, field;
-	int64_t seq, predicted;
+	int64_t seq;
 	int rc;
 
 	if (!fs_uuid__valid(en->rid))
@@ -1242,12 +1258,11 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
 		}
-		predicted = x->next_seq;
 		if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
 		                  (int64_t)en->hlc, dev, x->author, x->dept)) < 0)
 			return rc;
 		x->applied++;
-		if ((!x->clock_made || seq != predicted) &&
+		if ((!x->clock_made || seq != x->clock_seq) &&
 		    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
 		                    seq)) < 0)
 			return rc;

@@ -826,6 +826,34 @@ class ScopeTest(e2eutil.E2ECase):
                                          (n,)), [("north", None)])
         self.assertEqual(self.server.sql("SELECT count(*) FROM fs_log WHERE rid = ?",
                                          (twice,)), [(0,)])
+        # A crafted creation carrying the id of a record outside the scope
+        # (well formed, malformed, or with a field name holding a NUL) is
+        # refused without the server sending that record back; a NUL in a
+        # field name is refused even for a new id (a rule reading the
+        # field by its name would miss it); no fields at all is refused as
+        # a record, not as a failed batch.
+        south = O.add("customer", name="Southwind", region="south", city="Guangzhou")
+        self.sync(O)
+        nul = "01900000-0000-7000-8000-00000000f00d"
+        empty = "01900000-0000-7000-8000-00000000e0e0"
+        self.tamper(nina, "I", south, json.dumps({"name": "Mine", "region": "north"}),
+                    hlc_ahead=1 << 31)
+        self.tamper(nina, "I", south, '{"name": ', hlc_ahead=(1 << 31) + 1)
+        self.tamper(nina, "I", nul, '{"name": "Nul", "region": "north", '
+                                    '"created_at": "2026-01-01T00:00:00Z", '
+                                    '"level\\u0000": "A"}', hlc_ahead=(1 << 31) + 2)
+        self.tamper(nina, "I", empty, None, hlc_ahead=(1 << 31) + 3)
+        self.sync(nina, refused=4)
+        got = [r for r in self.rejections(nina) if r["record"] in (south, nul, empty)]
+        self.assertEqual(len(got), 4, got)
+        why = " ".join(r["reason"] for r in got)
+        self.assertIn("NUL", why)
+        self.assertNotIn("Southwind", nina.dump())
+        self.assertNotIn("Guangzhou", nina.dump())
+        self.assertEqual(self.server.sql("SELECT name, region FROM customer WHERE id = ?",
+                                         (south,)), [("Southwind", "south")])
+        self.assertEqual(self.server.sql("SELECT count(*) FROM customer WHERE id IN (?, ?)",
+                                         (nul, empty)), [(0,)])
         # the same creation again within the department is still merged
         # field by field (a creation seen twice through another path)
         self.tamper(nina, "I", n, json.dumps({"name": "Northwind", "region": "north",
