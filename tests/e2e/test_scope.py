@@ -854,6 +854,20 @@ class ScopeTest(e2eutil.E2ECase):
                                          (south,)), [("Southwind", "south")])
         self.assertEqual(self.server.sql("SELECT count(*) FROM customer WHERE id IN (?, ?)",
                                          (nul, empty)), [(0,)])
+        # A delete of an id never created here (a whole-company writer)
+        # leaves a tombstone alone; a later creation of that id is kept as
+        # a 'record deleted' conflict, not taken as new.
+        ghost = "01900000-0000-7000-8000-0000000060a7"
+        self.tamper(O, "D", ghost, None)
+        self.sync(O)
+        self.tamper(nina, "I", ghost, '{"name": "Ghost", "region": "north", '
+                                      '"created_at": "2026-01-01T00:00:00Z"}',
+                    hlc_ahead=(1 << 31) + 4)
+        self.sync(nina)
+        self.assertEqual(self.server.sql("SELECT count(*) FROM customer WHERE id = ?",
+                                         (ghost,)), [(0,)])
+        self.assertEqual(self.server.sql("SELECT reason FROM fs_conflict WHERE rid = ?",
+                                         (ghost,)), [("record deleted",)])
         # the same creation again within the department is still merged
         # field by field (a creation seen twice through another path)
         self.tamper(nina, "I", n, json.dumps({"name": "Northwind", "region": "north",
