@@ -8,8 +8,10 @@
 # default scale 0.1 (185k records).
 #
 # Usage: tools/bench/run.sh [--scale S] [--no-peer] [--more] [peers.py options]
-#   --scale 1   the full company (1.85M records; the PouchDB side alone
-#               then takes the better part of an hour)
+#   --scale 1   the full company (1.8M records; the PouchDB side alone
+#               then takes well over an hour)
+#   --scale 1 --only-peers --bootstrap-only
+#               the full company's bootstrap rows only (~15 minutes)
 #   --more      also the older benchmarks that are not in the table:
 #               wire_bench.sh (bytes per record) and pending.sh (memory
 #               with 100k and 1M pending changes, ~5 minutes)
