@@ -68,8 +68,7 @@ typedef struct push_ctx {
 	char origin_seen[64];  /* the last device origin_note() recorded */
 	int parent_deleted;  /* a creation under a deleted record */
 	/* A creation's clocks, read once by check_scope for merge_insert
-	** (valid while have_clocks is set for the entry being merged). */
-	int have_clocks;
+	** (check_scope always runs first, and binds the record's fields). */
 	clockv c_tomb, c_rec;
 	/* A new record's creation clock is written first, at the log position
 	** its creation will take (next_seq): the write is the check that the
@@ -228,6 +227,14 @@ static int clock_put(fs_replica *r, const char *tbl, const char *rid,
 	rc = fs_replica__step_done(r, st, "writing a clock");
 	fs_replica__finish(r, st);
 	return rc;
+}
+
+/* Whether creation entry en is the one this server holds already (its
+** creation clock, read by check_scope, has the same version). */
+static int same_creation(const push_ctx *x, const fs_entry *en)
+{
+	return x->c_rec.found && x->c_rec.hlc == (int64_t)en->hlc &&
+	       !strcmp(x->c_rec.device, x->dev);
 }
 
 /* The creation clock of a record new here, written before its creation
@@ -792,7 +799,6 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		if (rc == 0 && (rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r,
 		                                t->name, en->rid, NULL)) < 0)
 			return rc;
-		x->have_clocks = 1;
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
 		** read one value and the INSERT another. */
@@ -874,9 +880,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		goto refuse;
 	}
 	if (found && en->op == 'I' && t->scope_col && has_link &&
-	    !x->p->upstream && !(x->c_rec.found &&
-	                         x->c_rec.hlc == (int64_t)en->hlc &&
-	                         !strcmp(x->c_rec.device, x->dev))) {
+	    !x->p->upstream && !same_creation(x, en)) {
 		/* A creation of a record held here already (not the same
 		** creation again; in the writer's scope, checked above) is
 		** merged field by field: it must not move the record.  A move
@@ -1219,7 +1223,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 {
 	fs_replica *r = x->r;
 	const char *dev = x->dev;
-	clockv rec, tomb, field;
+	clockv tomb;
 	int64_t seq;
 	int rc;
 
@@ -1239,23 +1243,15 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		free(link);
 		return rc < 0 ? rc : evict(x, t, en->rid);
 	}
-	if (x->have_clocks) {
-		tomb = x->c_tomb;
-		rec = x->c_rec;
-	} else if ((rc = clocks_get(&tomb, &rec, &field, r, t->name, en->rid,
-	                            NULL)) < 0) {
-		return rc;
-	}
-	if (tomb.found) {
+	/* check_scope read the clocks (x->c_*) and bound the fields. */
+	if (x->c_tomb.found) {
 		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
-		                  tomb.hlc, tomb.device, en->val, (int64_t)en->hlc,
-		                  dev);
+		                  x->c_tomb.hlc, x->c_tomb.device, en->val,
+		                  (int64_t)en->hlc, dev);
 		return rc < 0 ? rc : correct(x, t, en->rid, NULL);
 	}
-	if (!rec.found) {
-		/* check_scope bound the record's fields (have_clocks). */
-		if ((rc = x->have_clocks ? fs_replica__insert_run(r, t, en->rid)
-		          : fs_replica__apply_insert(r, t, en->rid, en->val)) < 0) {
+	if (!x->c_rec.found) {
+		if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
 			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
 				return reject(x, idx, "%s", r->err.msg);
 			return rc;
@@ -1274,8 +1270,8 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	}
 	if (en->col && x->p->upstream)
 		return merge_versioned(x, idx, t, en);
-	if (rec.hlc == (int64_t)en->hlc && !strcmp(rec.device, dev))
-		return 0;   /* the same creation again */
+	if (same_creation(x, en))
+		return 0;
 	/* The id exists already (a creation seen twice through another path):
 	** take it field by field under the normal rules. */
 	return merge_versioned(x, idx, t, en);
@@ -1686,7 +1682,6 @@ static int merge_one(push_ctx *x, uint64_t idx, const fs_entry *en)
 
 	x->dev = x->p->device;
 	x->author = x->p->user;
-	x->have_clocks = 0;
 	if (x->p->relay || x->p->upstream) {
 		/* Another server's entry: it names its device and author. */
 		x->dev = en->device ? en->device : "";
