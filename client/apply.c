@@ -77,7 +77,7 @@ typedef struct bind_ctx {
 	const fs_table *t;
 	sqlite3_stmt *st;
 	size_t hint;         /* members usually come in column order */
-	unsigned char *seen; /* per column of t: bound already */
+	unsigned char *seen; /* strict: per column of t, bound already */
 	char *other[64];     /* keys t does not have (a newer schema's),
 	                     ** copied: an escaped key is unescaped into a
 	                     ** buffer the next key reuses */
@@ -208,7 +208,10 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 		r->ins_bound = t;   /* no fields: the INSERT's constraints judge */
 		return 0;
 	}
-	if (!(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
+	/* Only a strict reader tracks the fields seen (a pull of a million
+	** records needs no allocation per record). */
+	x.seen = NULL;
+	if (strict && !(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	rc = fs_json__object_each(json, strlen(json), bind_member, &x, &r->err);
 	free(x.seen);
