@@ -49,6 +49,21 @@ void fs_replica__now(char out[24])
 	fs_value__format_time(out, fs_hlc__wall_ms());
 }
 
+/* Hands out slot s for sql, remembering where sql and its statement
+** were found. */
+static sqlite3_stmt *slot_take(fs_replica *r, fs_stmt_slot *s,
+                               const char *sql)
+{
+	unsigned char i = (unsigned char)(s - r->stmts);
+
+	s->in_use = 1;
+	s->key = (uintptr_t)sql;
+	s->used = ++r->stmt_clock;
+	r->hint_sql[FS_STMT_HINT(sql)] = i;
+	r->hint_st[FS_STMT_HINT(s->st)] = i;
+	return s->st;
+}
+
 int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 {
 	fs_stmt_slot *victim = NULL;
@@ -56,32 +71,19 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 	uint64_t h = 14695981039346656037ULL;
 	const char *p;
 	char *copy;
-	size_t i;
+	size_t i, k;
 	int rc;
 
 	*out = NULL;
-	/* Most SQL texts are string constants: the same pointer again, whose
-	** slot the hint remembers.  The text is still compared, since a freed
-	** buffer's address recurs. */
-	{
-		fs_stmt_slot *s = &r->stmts[r->hint_sql[FS_STMT_HINT(sql)]];
+	/* Most SQL texts are string constants: the same pointer again, from
+	** the slot its hint names (looked at first).  The text is still
+	** compared, since a freed buffer's address recurs. */
+	for (k = 0; k < FS_STMT_CACHE; k++) {
+		fs_stmt_slot *s = &r->stmts[(r->hint_sql[FS_STMT_HINT(sql)] + k) %
+		                            FS_STMT_CACHE];
 		if (s->key == (uintptr_t)sql && !s->in_use && s->sql &&
 		    !strcmp(s->sql, sql)) {
-			s->in_use = 1;
-			s->used = ++r->stmt_clock;
-			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)(s - r->stmts);
-			*out = s->st;
-			return 0;
-		}
-	}
-	for (i = 0; i < FS_STMT_CACHE; i++) {
-		fs_stmt_slot *s = &r->stmts[i];
-		if (s->key == (uintptr_t)sql && !s->in_use && s->sql && !strcmp(s->sql, sql)) {
-			s->in_use = 1;
-			s->used = ++r->stmt_clock;
-			r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)i;
-			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)i;
-			*out = s->st;
+			*out = slot_take(r, s, sql);
 			return 0;
 		}
 	}
@@ -90,12 +92,7 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 	for (i = 0; i < FS_STMT_CACHE; i++) {
 		fs_stmt_slot *s = &r->stmts[i];
 		if (s->sql && s->hash == h && !s->in_use && !strcmp(s->sql, sql)) {
-			s->in_use = 1;
-			s->key = (uintptr_t)sql;
-			s->used = ++r->stmt_clock;
-			r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)i;
-			r->hint_st[FS_STMT_HINT(s->st)] = (unsigned char)i;
-			*out = s->st;
+			*out = slot_take(r, s, sql);
 			return 0;
 		}
 		if (!s->in_use && (!victim || !s->sql ||
@@ -112,13 +109,9 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 		free(victim->sql);
 		sqlite3_finalize(victim->st);
 		victim->sql = copy;
-		victim->key = (uintptr_t)sql;
 		victim->hash = h;
 		victim->st = st;
-		victim->in_use = 1;
-		victim->used = ++r->stmt_clock;
-		r->hint_sql[FS_STMT_HINT(sql)] = (unsigned char)(victim - r->stmts);
-		r->hint_st[FS_STMT_HINT(st)] = (unsigned char)(victim - r->stmts);
+		slot_take(r, victim, sql);
 	}
 	*out = st;
 	return 0;
@@ -126,22 +119,18 @@ int fs_replica__prepare(sqlite3_stmt **out, fs_replica *r, const char *sql)
 
 void fs_replica__finish(fs_replica *r, sqlite3_stmt *st)
 {
-	size_t i;
+	size_t k;
 
 	if (!st)
 		return;
-	i = r->hint_st[FS_STMT_HINT(st)];
-	if (r->stmts[i].st == st) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		r->stmts[i].in_use = 0;
-		return;
-	}
-	for (i = 0; i < FS_STMT_CACHE; i++) {
-		if (r->stmts[i].st == st) {
+	/* From the slot its hint names, where it usually is. */
+	for (k = 0; k < FS_STMT_CACHE; k++) {
+		fs_stmt_slot *s = &r->stmts[(r->hint_st[FS_STMT_HINT(st)] + k) %
+		                            FS_STMT_CACHE];
+		if (s->st == st) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			r->stmts[i].in_use = 0;
+			s->in_use = 0;
 			return;
 		}
 	}
