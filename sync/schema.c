@@ -347,18 +347,22 @@ const fs_table *fs_schema__scope_root(const fs_schema *s)
 	return NULL;
 }
 
+/* Whether t is top or hangs off it through its links. */
+static int hangs_off(const fs_table *t, const fs_table *top)
+{
+	while (t && t != top)
+		t = t->scope_parent;
+	return t != NULL;
+}
+
 int fs_schema__hangs_sql(fs_buf *sql, const fs_table *t, const fs_table *top,
                          const char *cond)
 {
-	const fs_table *u;
-
 	if (t == top) {
 		fs_buf_puts(sql, cond);
 		return 1;
 	}
-	for (u = t->scope_parent; u && u != top; u = u->scope_parent)
-		;
-	if (!u)
+	if (!hangs_off(t, top))
 		return 0;
 	fs_buf_printf(sql, "\"%s\" IN (SELECT id FROM \"%s\" WHERE ",
 	              t->scope_col->name, t->scope_parent->name);
@@ -370,7 +374,7 @@ int fs_schema__hangs_sql(fs_buf *sql, const fs_table *t, const fs_table *top,
 int fs_schema__in_scope_sql(fs_buf *sql, const fs_schema *s,
                             const fs_table *t)
 {
-	const fs_table *root = fs_schema__scope_root(s), *u;
+	const fs_table *root = fs_schema__scope_root(s);
 	char cond[200];
 
 	if (!root || !t->scope_col)
@@ -378,9 +382,7 @@ int fs_schema__in_scope_sql(fs_buf *sql, const fs_schema *s,
 	snprintf(cond, sizeof(cond),
 	         "\"%s\" IN (SELECT code FROM temp.fs_scope)",
 	         root->scope_col->name);
-	for (u = t; u && u != root; u = u->scope_parent)
-		;
-	if (!u)
+	if (!hangs_off(t, root))
 		return 0;
 	fs_buf_putc(sql, '+');   /* (see schema.h) */
 	return fs_schema__hangs_sql(sql, t, root, cond);
