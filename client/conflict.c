@@ -207,7 +207,9 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 		if (rc < 0)
 			goto done;
 	}
-	/* The resolution itself syncs. */
+	/* The resolution itself syncs, after the edit it made. */
+	if ((rc = fs_replica__flush(r, 1)) < 0)
+		goto done;
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 	if ((rc = fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_change(tbl, rid, op, val, hlc, device, base) "

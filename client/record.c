@@ -238,6 +238,7 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
                       const fs_field *fields, size_t n)
 {
 	fs_value *vals = NULL;
+	int *cols = NULL;
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int error = -1, rc, idx;
@@ -251,8 +252,12 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	if (n == 0)
 		return 0;
 	vals = calloc(n, sizeof(*vals));
-	if (!vals)
+	cols = calloc(n, sizeof(*cols));
+	if (!vals || !cols) {
+		free(vals);
+		free(cols);
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
 	if (resolve(vals, r, t, fields, n, NULL) < 0)
 		goto done;
 	for (i = 0; i < n; i++)
@@ -282,13 +287,19 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	for (i = 0, idx = 1; i < n; i++)
 		fs_replica__bind(st, idx++, &vals[i]);
 	sqlite3_bind_text(st, idx, id, -1, SQLITE_STATIC);
-	if (run_write(r, st, t) < 0)
+	for (i = 0; i < n; i++)
+		cols[i] = (int)(vals[i].col - t->cols);
+	fs_capture__expect(&r->cap, t, id, cols, n);
+	rc = run_write(r, st, t);
+	fs_capture__expect(&r->cap, NULL, NULL, NULL, 0);
+	if (rc < 0)
 		goto done;
 	error = 0;
 done:
 	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	free(vals);
+	free(cols);
 	return error ? r->err.code : 0;
 }
 
@@ -306,7 +317,10 @@ int fs_record_insert_flags(char *out_id, fs_replica *r, const char *entity,
 		return r->err.code;
 	/* One INSERT is atomic by itself; only an order (whose credit check
 	** may write the override) needs a savepoint around several writes. */
-	multi = !strcmp(t->name, "sales_order");
+	/* A savepoint for an order (its lines and credit check), and for any
+	** write outside a transaction: captured changes are logged when the
+	** savepoint ends (capture.h). */
+	multi = !strcmp(t->name, "sales_order") || sqlite3_get_autocommit(r->db);
 	if (multi && (rc = fs_replica__tx_begin(r)) < 0)
 		return rc;
 	if (t->parent_col)
@@ -341,9 +355,11 @@ int fs_record_update(fs_replica *r, const char *entity, const char *id,
 
 	if (!t)
 		return r->err.code;
-	/* A single UPDATE is atomic by itself; an order's status change may
-	** also record a credit override, so it gets a savepoint. */
-	if (strcmp(t->name, "sales_order"))
+	/* Inside a transaction, a single UPDATE is atomic by itself; outside
+	** one it gets a savepoint, at whose end its changes are logged
+	** (capture.h).  An order's status change may also record a credit
+	** override, so it always gets one. */
+	if (strcmp(t->name, "sales_order") && !sqlite3_get_autocommit(r->db))
 		return fs_record__update(r, t, id, fields, nfields);
 	if ((rc = fs_replica__tx_begin(r)) < 0)
 		return rc;
@@ -867,9 +883,54 @@ done:
 	return error < 0 ? r->err.code : error;
 }
 
+/* A pending creation's fields, as the push will send them (capture.h:
+** the log holds them only once settled): the record as it is now, or as
+** its deletion kept it.  *out NULL if neither is there. */
+static int creation_json(char **out, fs_replica *r, const char *tbl,
+                         const char *rid, int64_t seq)
+{
+	const fs_table *t = fs_schema__table(&r->schema, tbl);
+	sqlite3_stmt *st = NULL;
+	fs_buf sql = FS_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	if (t) {
+		fs_buf_puts(&sql, "SELECT ");
+		fs_capture__object_sql(&sql, t, "r");
+		fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = ?1", t->name);
+	}
+	fs_buf_puts(&sql, t ? " UNION ALL " : "");
+	fs_buf_puts(&sql, "SELECT * FROM (SELECT val FROM fs_change WHERE "
+	            "op = 'D' AND tbl = ?2 AND rid = ?1 AND seq > ?3 ORDER BY "
+	            "seq LIMIT 1)");
+	if (sql.failed) {
+		fs_buf_free(&sql);
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
+	rc = fs_replica__prepare(&st, r, sql.ptr);
+	fs_buf_free(&sql);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    !(*out = strdup((const char *)sqlite3_column_text(st, 0))))
+		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = fs_err__sqlite(&r->err, r->db, rc, "reading a created record");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 {
 	sqlite3_stmt *st = NULL;
+	char *made = NULL;
 	int rc;
 
 	if (fs_replica__prepare(&st, r,
@@ -887,7 +948,19 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 		c.value = (const char *)sqlite3_column_text(st, 5);
 		c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
 		c.device = (const char *)sqlite3_column_text(st, 7);
-		if ((rc = cb(&c, payload)) != 0) {
+		if (c.op == 'D')
+			c.value = NULL;   /* kept for settling only */
+		if (c.op == 'I' && !c.value) {
+			if ((rc = creation_json(&made, r, c.table, c.id, c.seq)) < 0) {
+				fs_replica__finish(r, st);
+				return rc;
+			}
+			c.value = made;
+		}
+		rc = cb(&c, payload);
+		free(made);
+		made = NULL;
+		if (rc != 0) {
 			fs_replica__finish(r, st);
 			return rc;
 		}

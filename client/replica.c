@@ -202,16 +202,40 @@ int fs_replica__meta_hlc(fs_replica *r, int64_t hlc, const char *what)
 
 int fs_replica__tx_begin(fs_replica *r)
 {
-	return run(r, "SAVEPOINT fs_op", "starting a transaction");
+	if (r->depth == FS_TX_DEPTH)
+		return fs_err__set(&r->err, FS_ERROR, "write calls nested too deep");
+	if (run(r, "SAVEPOINT fs_op", "starting a transaction") < 0)
+		return r->err.code;
+	r->marks[r->depth++] = fs_capture__mark(&r->cap);
+	return 0;
+}
+
+int fs_replica__flush(fs_replica *r, int all)
+{
+	size_t written;
+	int i;
+
+	if (fs_capture__flush(&r->cap, all, &written, &r->err) < 0)
+		return r->err.code;
+	for (i = 0; i < r->depth; i++)
+		r->marks[i] = r->marks[i] > written ? r->marks[i] - written : 0;
+	return 0;
 }
 
 int fs_replica__tx_end(fs_replica *r, int rc)
 {
+	size_t mark = r->depth > 0 ? r->marks[--r->depth] : 0;
+
 	if (rc == 0) {
-		if (run(r, "RELEASE fs_op", "committing") == 0)
+		/* All notes before the outermost savepoint commits; else whole
+		** statements' worth (many small writes in one transaction share
+		** each INSERT into the log). */
+		if (fs_replica__flush(r, r->depth == 0 && !r->explicit_tx) == 0 &&
+		    run(r, "RELEASE fs_op", "committing") == 0)
 			return 0;
 		rc = r->err.code;
 	}
+	fs_capture__discard(&r->cap, mark);
 	/* Keep the first error's message: the rollback must not replace it. */
 	{
 		fs_err keep = r->err;
@@ -237,7 +261,8 @@ int fs_replica_commit(fs_replica *r)
 {
 	if (!r->explicit_tx)
 		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
-	if (fs_replica__exec(r, "COMMIT", "committing") < 0) {
+	if (fs_capture__flush(&r->cap, 1, NULL, &r->err) < 0 ||
+	    fs_replica__exec(r, "COMMIT", "committing") < 0) {
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 		r->explicit_tx = 0;
 		return r->err.code;
@@ -459,6 +484,9 @@ static int configure(fs_replica *r, int readonly)
 	}
 	if ((rc = fs_schema__load(&r->schema, r->db, &r->err)) < 0)
 		return rc;
+	if (!readonly && !r->server &&
+	    (rc = fs_capture__bind(&r->cap, &r->schema, &r->err)) < 0)
+		return rc;
 	if (r->schema.version == 0)
 		return fs_err__set(&r->err, FS_ECORRUPT,
 		                   "replica has no schema (open it writable once)");
@@ -488,9 +516,11 @@ static int configure(fs_replica *r, int readonly)
 	}
 	if (fs_replica__exec(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
 		return r->err.code;
-	/* The triggers follow the schema: regenerate them whenever the schema
-	** version they were made for is not the current one (a migration, or a
-	** crash between a migration and this step). */
+	/* The id guards follow the schema: regenerate them whenever the
+	** schema version or capture generation they were made for is not the
+	** current one (a migration, a replica last opened by a version that
+	** captured with triggers, or a crash between a migration and this
+	** step). */
 	rc = r->server ? 0 : meta_get(r, "capture_version", &st);
 	if (r->server) {
 		/* A server never captures: drop any triggers a copied replica
@@ -499,10 +529,11 @@ static int configure(fs_replica *r, int readonly)
 		rc = fs_capture__install(r->db, &empty, &r->err);
 	} else if (rc >= 0) {
 		int have = rc == 1 ? sqlite3_column_int(st, 0) : 0;
+		int want = r->schema.version * 1000 + FS_CAPTURE_GENERATION;
 		rc = 0;
-		if (have != r->schema.version || applied) {
+		if (have != want || applied) {
 			char v[16];
-			snprintf(v, sizeof(v), "%d", r->schema.version);
+			snprintf(v, sizeof(v), "%d", want);
 			rc = fs_capture__install(r->db, &r->schema, &r->err);
 			if (rc == 0)
 				rc = meta_set(r, "capture_version", v);
@@ -609,6 +640,7 @@ void fs_replica_close(fs_replica *r)
 	if (r->db) {
 		if (r->explicit_tx)
 			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		fs_capture__free(&r->cap);
 		sqlite3_close_v2(r->db);
 	}
 	fs_schema__free(&r->schema);

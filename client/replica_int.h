@@ -29,6 +29,8 @@ typedef struct fs_stmt_slot {
 	int in_use;          /* handed out and not yet finished */
 } fs_stmt_slot;
 
+#define FS_TX_DEPTH 32
+
 struct fs_replica {
 	sqlite3 *db;
 	fs_err err;
@@ -36,6 +38,10 @@ struct fs_replica {
 	fs_capture cap;
 	char *path;
 	int explicit_tx;     /* inside fs_replica_begin() */
+	/* fs_replica__tx_begin() nesting, and the capture notes waiting at
+	** each level's start (what a rollback to that level drops). */
+	int depth;
+	size_t marks[FS_TX_DEPTH];
 	unsigned int sales_flags;  /* FS_ORDER_* of the order call under way */
 	int server;          /* a server's central database: no capture */
 	fs_rand rnd;         /* randomness for ids */
@@ -61,6 +67,10 @@ typedef struct fs_value {
 ** atomic, and inside fs_replica_begin() it joins the caller's transaction. */
 int fs_replica__tx_begin(fs_replica *r);
 int fs_replica__tx_end(fs_replica *r, int rc);
+/* Writes captured changes to fs_change (capture.h): all, or only whole
+** multi-row statements' worth.  Before writing a log row directly, flush
+** all, so the rows stay in the order of the writes. */
+int fs_replica__flush(fs_replica *r, int all);
 
 const fs_table *fs_replica__table(fs_replica *r, const char *entity);
 /* Converts the text form of a value of column c; FS_EINVALID naming the

@@ -693,7 +693,18 @@ static int push(session *x)
 	int64_t total = 0;
 	int rc;
 
-	if ((rc = fs_change_count(&total, r)) < 0)
+	/* Creations are logged without their fields (capture.h): fill them
+	** in, once and durably, so a batch resent after a cut is the same. */
+	if ((rc = fs_replica_begin(r)) < 0)
+		return rc;
+	if ((rc = fs_capture__settle(r->db, &r->schema, &r->err)) < 0) {
+		fs_err keep = r->err;
+		fs_replica_rollback(r);
+		r->err = keep;
+		return rc;
+	}
+	if ((rc = fs_replica_commit(r)) < 0 ||
+	    (rc = fs_change_count(&total, r)) < 0)
 		return rc;
 	for (;;) {
 		sqlite3_stmt *st = NULL;
@@ -717,7 +728,9 @@ static int push(session *x)
 			en.rid = (const char *)sqlite3_column_text(st, 2);
 			en.op = ((const char *)sqlite3_column_text(st, 3))[0];
 			en.col = (const char *)sqlite3_column_text(st, 4);
-			en.val = (const char *)sqlite3_column_text(st, 5);
+			/* A 'D' row keeps the deleted fields for settling only. */
+			en.val = en.op == 'D' ? NULL
+			         : (const char *)sqlite3_column_text(st, 5);
 			en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
 			en.device = (const char *)sqlite3_column_text(st, 7);
 			en.seq = (uint64_t)sqlite3_column_int64(st, 8);

@@ -1,20 +1,36 @@
 /*
-** capture.h -- change capture: triggers that log every local write.
+** capture.h -- change capture: every local write to a synced table is
+** logged in fs_change, in the same transaction as the write.
 **
-** For each synced table the replica carries triggers (generated from the
-** schema metadata, so they follow migrations) that append to fs_change in
-** the same transaction as the write itself:
-**   AFTER INSERT            one 'I' row, val = json_object(all fields)
-**   AFTER UPDATE OF col     one 'U' row per field whose value really
-**                           changed (old IS NOT new), val = json_quote(new)
-**   AFTER DELETE            one 'D' row (the tombstone)
-**   BEFORE UPDATE OF id     abort: ids never change
-** Each row is stamped by the SQL functions fs_hlc_next() and fs_device(),
-** which live on the connection and read the fs_capture state below.  A
-** connection without them (say the sqlite3 shell) cannot write synced
-** tables at all, which is what we want: no write escapes the log.
-** Capture is switched off (fs_capturing() = 0) while the sync engine
-** applies changes that came from elsewhere.
+** SQLite's pre-update hook (compiled into Debian's libsqlite3, which the
+** session extension needs too) reports each row the connection inserts,
+** updates or deletes, with the row's old and new values.  The hook only
+** notes the change in memory (it may not run SQL); fs_capture__flush()
+** writes the notes to fs_change, 64 rows per INSERT statement, before the
+** write's transaction commits:
+**   insert   one 'I' row, val NULL: "the record as it is when pushed"
+**            (fs_capture__settle() fills it in; see there)
+**   update   one 'U' row per field whose value really changed (old IS NOT
+**            new), val = the new value as JSON
+**   delete   one 'D' row (the tombstone), val = the deleted record's
+**            fields as a JSON object, which settling needs for a creation
+**            deleted before it was pushed
+** Each row is stamped at the flush with the next HLC and the device id.
+**
+** Why not triggers (which did this until schema generation 2): a trigger
+** program and json_object() of every field cost 2.7x a plain INSERT, most
+** of it writing the record a second time into the log; see BENCHMARKS.md.
+**
+** The library flushes at the end of every write call (client/replica.c,
+** fs_replica__tx_end) and before every COMMIT.  The commit hook is the net
+** under that: a transaction that would commit with notes not yet written
+** is rolled back instead, so a write never reaches the disk without its
+** log rows.  A write made by another program (the sqlite3 shell) is not
+** captured: replicas are written through the library only.
+**
+** Capture is switched off (fs_capture.on = 0) while the sync engine
+** applies changes that came from elsewhere.  The only trigger left is the
+** guard that refuses a change of a record's id.
 */
 #ifndef FS_CAPTURE_H
 #define FS_CAPTURE_H
@@ -22,10 +38,25 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "err.h"
 #include "hlc.h"
 #include "schema.h"
 #include "uuid.h"
+
+/* Bumped when the capture machinery installed in a replica changes: the
+** replica records it (fs_meta 'capture_version') and is re-equipped. */
+#define FS_CAPTURE_GENERATION 2
+
+/* A change noted by the hook, waiting for the flush.  Strings live in the
+** arena, by offset (the arena moves as it grows). */
+typedef struct fs_capture_note {
+	const fs_table *t;
+	char op;             /* 'I', 'U' or 'D' */
+	int col;             /* 'U': index into t->cols */
+	size_t rid, ridlen;  /* arena offsets */
+	size_t val, vallen;  /* arena offsets; val == (size_t)-1: NULL */
+} fs_capture_note;
 
 typedef struct fs_capture {
 	fs_hlc clock;
@@ -40,13 +71,65 @@ typedef struct fs_capture {
 	** it. */
 	int synced;
 	int64_t base;  /* server-log position seen (fs_meta 'cursor') */
+
+	/* Set by fs_capture__bind(): the synced tables, and where each of
+	** their fields sits in the SQL row (the hook reads by position). */
+	const fs_schema *schema;
+	int *idpos;          /* per table: the id column's position */
+	int **pos;           /* per table, per field: its position */
+
+	/* An UPDATE the library is about to run on one record (see
+	** fs_capture__expect): only these fields can change.  Reading a new
+	** value out of the hook copies it, so comparing all fields of every
+	** updated row cost more than the update itself. */
+	const fs_table *hint_t;
+	const char *hint_id;
+	const int *hint_cols;
+	size_t hint_n;
+
+	fs_capture_note *notes;
+	size_t n, alloc;
+	fs_buf arena;
+	int failed;          /* the hook could not note a change */
+	char why[96];
+	sqlite3_stmt *ins[3];  /* INSERTs of 64, 8 and 1 log rows */
 } fs_capture;
 
-/* Registers fs_hlc_next(), fs_device() and fs_capturing() on db, and the
-** commit/rollback hooks that keep the clock in step with other writers. */
+/* Registers the commit hooks and the SQL functions fs_hlc_next(), fs_device(),
+** fs_capturing() and fs_base() (for log rows written in SQL, such as a
+** conflict's resolution). */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
-/* (Re)creates the capture triggers of every table; call inside the
-** transaction that migrated the schema. */
+/* Starts capturing the synced tables of s (which must outlive cap):
+** installs the pre-update hook. */
+int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e);
+/* Writes the oldest notes to fs_change: all of them, or (all == 0) only
+** whole 64-row statements' worth, keeping the rest for later.  Returns
+** how many were written through *written (may be NULL). */
+int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e);
+/* Tells the hook that the next UPDATE sets only fields cols[0..n) (indexes
+** into t->cols) of record id; cleared with n == 0.  Other rows the
+** statement may write are compared field by field as usual. */
+void fs_capture__expect(fs_capture *cap, const fs_table *t, const char *id,
+                        const int *cols, size_t n);
+/* How many notes are waiting; discard() drops those after the mark (the
+** writes they describe were rolled back). */
+size_t fs_capture__mark(const fs_capture *cap);
+void fs_capture__discard(fs_capture *cap, size_t mark);
+void fs_capture__free(fs_capture *cap);
+
+/* (Re)creates the id guard trigger of every table, dropping any older
+** capture triggers; call inside the transaction that migrated the schema. */
 int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e);
+
+/* Appends an SQL expression building the JSON object of t's fields from
+** the row of t named alias (what an 'I' row's val holds once settled). */
+int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias);
+/* Fills in the val of every 'I' row still NULL: the record's fields as
+** they are now, or, for a record deleted since, as its 'D' row kept them.
+** Edits made between the creation and the settling are thus folded into
+** the creation (their 'U' rows follow it and repeat the values): nobody
+** else can have seen the record before it is pushed.  Run inside a write
+** transaction, before the log is pushed. */
+int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e);
 
 #endif

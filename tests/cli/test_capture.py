@@ -35,7 +35,12 @@ class Capture(FsTestCase):
 
     def new_changes(self, before):
         ch = self.r.changes()
-        self.assertEqual(ch[:len(before)], before,
+        # Append-only, but for one thing: a creation not pushed yet is
+        # logged without its fields and shows the record as it is now
+        # (sync/capture.h); they are fixed when the push settles it.
+        def fixed(xs):
+            return [dict(x, value=None) if x["op"] == "I" else x for x in xs]
+        self.assertEqual(fixed(ch[:len(before)]), fixed(before),
                          "earlier pending changes were altered")
         return ch[len(before):]
 
@@ -112,8 +117,15 @@ class Capture(FsTestCase):
         new = self.new_changes(before)
         self.assertEqual([(x["table"], x["id"], x["op"]) for x in new],
                          [("customer", cid, "D")])
+        self.assertIsNone(new[0]["value"], "a 'D' carries no value")
 
         ch = self.check_log_matches_db()
+        # The creation, not pushed yet, shows the record as it was when
+        # deleted: the edits since are folded in (and still follow it).
+        self.assertEqual(ch[0]["op"], "I")
+        self.assertEqual(ch[0]["value"].get("city"), "Beijing")
+        self.assertTrue(is_money(ch[0]["value"].get("credit_limit"), "5000.01"))
+        self.assertIsNone(ch[0]["value"].get("email"))
         t1 = int(time.time() * 1000)
         for x in ch:
             ms = x["hlc"] >> 16

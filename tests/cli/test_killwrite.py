@@ -95,6 +95,16 @@ class KillWrite(FsTestCase):
             if op == "I":
                 inserts[key] = inserts.get(key, 0) + 1
                 self.assertEqual(inserts[key], 1, "%s: second insert of a record" % where)
+                if val is None:
+                    # Logged without its fields until a push settles it
+                    # (sync/capture.h): the record as it is now, or as its
+                    # 'D' row kept it.
+                    row = tables.get(tbl, {}).get(rid)
+                    gone = [v for s2, t2, r2, o2, c2, v in log
+                            if s2 > seq and (t2, r2, o2) == (tbl, rid, "D")]
+                    val = (json.dumps({k: v for k, v in row.items() if k != "id"})
+                           if row is not None else gone[0] if gone else None)
+                    self.assertIsNotNone(val, "%s: creation with no record and no 'D'" % where)
                 obj = json.loads(val)
                 self.assertIsInstance(obj, dict, where)
                 state[key] = obj

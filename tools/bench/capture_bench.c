@@ -7,7 +7,7 @@
 **            per change: the floor of any per-change log
 **   raw      plain SQLite, prepared statements, no triggers, the same
 **            pragmas as the library (WAL, FULL, 32 MB cache, memory temp)
-**   nocap    the Fieldsync library with the capture triggers dropped
+**   nocap    the Fieldsync library with capture switched off
 **   fs       the Fieldsync library as shipped (capture on)
 ** Each way runs in one transaction per phase, WAL, synchronous=FULL, on a
 ** fresh file.  Prints times and the ratios fs/raw and fs/nocap.  Absolute
@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "fieldsync.h"
+#include "replica_int.h"
 #include "schema.h"
 
 static double now_s(void)
@@ -160,32 +161,6 @@ static void run_raw(const char *path, long n, int withlog, double *ins,
 	sqlite3_close(db);
 }
 
-static void drop_triggers(const char *path)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	char sql[256];
-
-	/* Drop through a plain connection: the schema stays, capture goes. */
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		die(path, sqlite3_errmsg(db));
-	for (;;) {
-		if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE "
-		        "type='trigger' AND name LIKE 'fs_cap_%' LIMIT 1", -1, &st,
-		        NULL) != SQLITE_OK)
-			die("drop", sqlite3_errmsg(db));
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_finalize(st);
-			break;
-		}
-		snprintf(sql, sizeof(sql), "DROP TRIGGER \"%s\"",
-		         (const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
-		sqlite3_exec(db, sql, NULL, NULL, NULL);
-	}
-	sqlite3_close(db);
-}
-
 static void run_fs(const char *path, long n, int capture, double *ins,
                    double *upd, long long *changes)
 {
@@ -200,13 +175,8 @@ static void run_fs(const char *path, long n, int capture, double *ins,
 	unlink(path);
 	if (fs_replica_open(&r, path, NULL) < 0)
 		die(path, fs_replica_errmsg(r));
-	if (!capture) {
-		fs_replica_close(r);
-		drop_triggers(path);
-		/* Reopening must not regenerate them for this run. */
-		if (fs_replica_open(&r, path, NULL) < 0)
-			die(path, fs_replica_errmsg(r));
-	}
+	if (!capture)
+		fs_replica__capture(r, 0);   /* as the sync engine applying */
 	t0 = now_s();
 	if (fs_replica_begin(r) < 0)
 		die("begin", fs_replica_errmsg(r));
