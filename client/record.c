@@ -109,8 +109,10 @@ static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 {
 	int rc = sqlite3_step(st);
 
+	/* Inside a long transaction, log the captured changes in whole
+	** statements as they come: the notes waiting stay few. */
 	if (rc == SQLITE_DONE)
-		return 0;
+		return fs_replica__flush(r, 0);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		const char *m = sqlite3_errmsg(r->db);
 		if (!strncmp(m, "CHECK constraint failed: ", 25)) {
@@ -136,11 +138,65 @@ static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 	return fs_err__sqlite(&r->err, r->db, rc, t->noun);
 }
 
+/* r->ins_sql: the INSERT of vals' fields (and created_at, unless given)
+** into t.  Rebuilt only when the fields differ from the last insert's, so
+** a run of like inserts hands the statement cache the same pointer. */
+static int insert_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
+                      size_t n)
+{
+	fs_buf sql = FS_BUF_INIT, qs = FS_BUF_INIT;
+	const fs_column **cols;
+	size_t i, k = 0;
+	int given = 0;
+
+	for (i = 0; i < n; i++)
+		if (vals[i].col && (k >= r->ins_n || r->ins_cols[k++] != vals[i].col))
+			break;
+	if (r->ins_t == t && i == n && k == r->ins_n && r->ins_sql)
+		return 0;
+	if (!(cols = malloc((n ? n : 1) * sizeof(*cols))))
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	/* Plain appends, not printf. */
+	fs_buf_puts(&sql, "INSERT INTO \"");
+	fs_buf_puts(&sql, t->name);
+	fs_buf_puts(&sql, "\"(id");
+	fs_buf_puts(&qs, "?");
+	for (i = k = 0; i < n; i++) {
+		if (!vals[i].col)
+			continue;
+		cols[k++] = vals[i].col;
+		given |= !strcmp(vals[i].col->name, "created_at");
+		fs_buf_puts(&sql, ", \"");
+		fs_buf_puts(&sql, vals[i].col->name);
+		fs_buf_putc(&sql, '"');
+		fs_buf_puts(&qs, ", ?");
+	}
+	if (!given && fs_schema__column(t, "created_at")) {
+		fs_buf_puts(&sql, ", created_at");
+		fs_buf_puts(&qs, ", ?");
+	}
+	fs_buf_puts(&sql, ") VALUES (");
+	fs_buf_puts(&sql, qs.ptr ? qs.ptr : "");
+	fs_buf_putc(&sql, ')');
+	fs_buf_free(&qs);
+	if (sql.failed || qs.failed) {
+		fs_buf_free(&sql);
+		free(cols);
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
+	free(r->ins_sql);
+	free(r->ins_cols);
+	r->ins_sql = fs_buf_detach(&sql);
+	r->ins_cols = cols;
+	r->ins_n = k;
+	r->ins_t = t;
+	return 0;
+}
+
 int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
                       const fs_field *fields, size_t n)
 {
 	fs_value *vals = NULL;
-	fs_buf sql = FS_BUF_INIT, qs = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	const char *given_id = NULL;
 	char id[FS_ID_SIZE], now[24];
@@ -181,36 +237,9 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 	if ((rc = fs_sales__before_insert(r, t, vals, n)) < 0)
 		goto done;
 
-	/* Plain appends, not printf: this runs for every record written. */
-	fs_buf_puts(&sql, "INSERT INTO \"");
-	fs_buf_puts(&sql, t->name);
-	fs_buf_puts(&sql, "\"(id");
-	fs_buf_puts(&qs, "?");
-	for (i = 0; i < n; i++) {
-		if (!vals[i].col)
-			continue;
-		fs_buf_puts(&sql, ", \"");
-		fs_buf_puts(&sql, vals[i].col->name);
-		fs_buf_putc(&sql, '"');
-		fs_buf_puts(&qs, ", ?");
-	}
-	if (fs_schema__column(t, "created_at")) {
-		int given = 0;
-		for (i = 0; i < n; i++)
-			given |= vals[i].col && !strcmp(vals[i].col->name, "created_at");
-		if (!given) {
-			fs_buf_puts(&sql, ", created_at");
-			fs_buf_puts(&qs, ", ?");
-		}
-	}
-	fs_buf_puts(&sql, ") VALUES (");
-	fs_buf_puts(&sql, qs.ptr ? qs.ptr : "");
-	fs_buf_putc(&sql, ')');
-	if (sql.failed || qs.failed) {
-		fs_err__set(&r->err, FS_ERROR, "out of memory");
+	if (insert_sql(r, t, vals, n) < 0)
 		goto done;
-	}
-	if (fs_replica__prepare(&st, r, sql.ptr) < 0)
+	if (fs_replica__prepare(&st, r, r->ins_sql) < 0)
 		goto done;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	idx = 2;
@@ -218,8 +247,8 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 		if (vals[i].col)
 			fs_replica__bind(st, idx++, &vals[i]);
 	if (idx <= sqlite3_bind_parameter_count(st)) {
-		fs_replica__now(now);
-		sqlite3_bind_text(st, idx, now, -1, SQLITE_TRANSIENT);
+		fs_replica__now_cached(r, now);
+		sqlite3_bind_text(st, idx, now, -1, SQLITE_STATIC);
 	}
 	if (run_write(r, st, t) < 0)
 		goto done;
@@ -228,8 +257,6 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 	error = 0;
 done:
 	fs_replica__finish(r, st);
-	fs_buf_free(&sql);
-	fs_buf_free(&qs);
 	free(vals);
 	return error ? r->err.code : 0;
 }
@@ -241,10 +268,13 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	int *cols = NULL;
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	int error = -1, rc, idx;
+	int error = -1, rc = 0, idx;
 	size_t i;
 
-	if (!id || (rc = fs_replica__exists(r, t->name, id)) == 0)
+	/* Whether the record exists is read beforehand only when something
+	** needs it; else the UPDATE's row count tells (one query less). */
+	if (!id || ((n == 0 || fs_sales__reads_before_update(t)) &&
+	            (rc = fs_replica__exists(r, t->name, id)) == 0))
 		return fs_err__set(&r->err, FS_ENOTFOUND, "no %s with id '%s'",
 		                   t->noun, id ? id : "");
 	if (rc < 0)
@@ -294,6 +324,10 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	fs_capture__expect(&r->cap, NULL, NULL, NULL, 0);
 	if (rc < 0)
 		goto done;
+	if (sqlite3_changes(r->db) == 0) {
+		fs_err__set(&r->err, FS_ENOTFOUND, "no %s with id '%s'", t->noun, id);
+		goto done;
+	}
 	error = 0;
 done:
 	fs_replica__finish(r, st);
@@ -883,55 +917,57 @@ done:
 	return error < 0 ? r->err.code : error;
 }
 
-/* A pending creation's fields, as the push will send them (capture.h:
-** the log holds them only once settled): the record as it is now, or as
-** its deletion kept it.  *out NULL if neither is there. */
-static int creation_json(char **out, fs_replica *r, const char *tbl,
-                         const char *rid, int64_t seq)
-{
-	const fs_table *t = fs_schema__table(&r->schema, tbl);
-	sqlite3_stmt *st = NULL;
-	fs_buf sql = FS_BUF_INIT;
-	int rc;
+/* The fields of the creations logged without them (capture.h), in log
+** order: what the push will send. */
+typedef struct creations {
+	int64_t *seq;
+	char **json;
+	size_t n, alloc, next;
+} creations;
 
-	*out = NULL;
-	if (t) {
-		fs_buf_puts(&sql, "SELECT ");
-		fs_capture__object_sql(&sql, t, "r");
-		fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = ?1", t->name);
+static int collect(void *payload, int64_t seq, const char *json)
+{
+	creations *c = payload;
+
+	if (c->n == c->alloc) {
+		size_t want = c->alloc ? c->alloc * 2 : 64;
+		int64_t *s = realloc(c->seq, want * sizeof(*s));
+		char **j;
+		if (!s)
+			return -1;
+		c->seq = s;
+		if (!(j = realloc(c->json, want * sizeof(*j))))
+			return -1;
+		c->json = j;
+		c->alloc = want;
 	}
-	fs_buf_puts(&sql, t ? " UNION ALL " : "");
-	fs_buf_puts(&sql, "SELECT * FROM (SELECT val FROM fs_change WHERE "
-	            "op = 'D' AND tbl = ?2 AND rid = ?1 AND seq > ?3 ORDER BY "
-	            "seq LIMIT 1)");
-	if (sql.failed) {
-		fs_buf_free(&sql);
-		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
-	rc = fs_replica__prepare(&st, r, sql.ptr);
-	fs_buf_free(&sql);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	    !(*out = strdup((const char *)sqlite3_column_text(st, 0))))
-		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
-	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		rc = 0;
-	else
-		rc = fs_err__sqlite(&r->err, r->db, rc, "reading a created record");
-	fs_replica__finish(r, st);
-	return rc;
+	if (!(c->json[c->n] = strdup(json)))
+		return -1;
+	c->seq[c->n++] = seq;
+	return 0;
+}
+
+static void creations_free(creations *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		free(c->json[i]);
+	free(c->json);
+	free(c->seq);
 }
 
 int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 {
 	sqlite3_stmt *st = NULL;
-	char *made = NULL;
+	creations made = { NULL, NULL, 0, 0, 0 };
 	int rc;
+
+	if ((rc = fs_capture__creations(r->db, &r->schema, collect, &made,
+	                                 &r->err)) != 0) {
+		creations_free(&made);
+		return rc < 0 ? rc : fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
 
 	if (fs_replica__prepare(&st, r,
 	        "SELECT seq, tbl, rid, op, col, val, hlc, device FROM fs_change "
@@ -949,22 +985,19 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 		c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
 		c.device = (const char *)sqlite3_column_text(st, 7);
 		if (c.op == 'D')
-			c.value = NULL;   /* kept for settling only */
-		if (c.op == 'I' && !c.value) {
-			if ((rc = creation_json(&made, r, c.table, c.id, c.seq)) < 0) {
-				fs_replica__finish(r, st);
-				return rc;
-			}
-			c.value = made;
-		}
-		rc = cb(&c, payload);
-		free(made);
-		made = NULL;
-		if (rc != 0) {
+			c.value = NULL;   /* the fields it deleted: not a change */
+		while (made.next < made.n && made.seq[made.next] < c.seq)
+			made.next++;
+		if (c.op == 'I' && !c.value && made.next < made.n &&
+		    made.seq[made.next] == c.seq)
+			c.value = made.json[made.next];
+		if ((rc = cb(&c, payload)) != 0) {
 			fs_replica__finish(r, st);
+			creations_free(&made);
 			return rc;
 		}
 	}
+	creations_free(&made);
 	fs_replica__finish(r, st);
 	if (rc != SQLITE_DONE)
 		return fs_err__sqlite(&r->err, r->db, rc, "reading the change log");

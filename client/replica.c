@@ -49,6 +49,18 @@ void fs_replica__now(char out[24])
 	fs_value__format_time(out, fs_hlc__wall_ms());
 }
 
+void fs_replica__now_cached(fs_replica *r, char out[24])
+{
+	uint64_t ms = fs_hlc__wall_ms();
+
+	/* Formatting is a tenth of a small insert: once per second will do. */
+	if (ms / 1000 != r->now_s || !r->now_text[0]) {
+		fs_value__format_time(r->now_text, ms);
+		r->now_s = ms / 1000;
+	}
+	memcpy(out, r->now_text, 24);
+}
+
 /* Hands out slot s for sql, remembering where sql and its statement
 ** were found. */
 static sqlite3_stmt *slot_take(fs_replica *r, fs_stmt_slot *s,
@@ -204,8 +216,21 @@ int fs_replica__tx_begin(fs_replica *r)
 {
 	if (r->depth == FS_TX_DEPTH)
 		return fs_err__set(&r->err, FS_ERROR, "write calls nested too deep");
-	if (run(r, "SAVEPOINT fs_op", "starting a transaction") < 0)
+	/* Outside a transaction, take the write lock first: a call that
+	** reads before it writes (the rules, a merge) could not write in a
+	** deferred transaction once another process had. */
+	if (r->depth == 0 && !r->explicit_tx) {
+		if (run(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+			return r->err.code;
+	}
+	if (run(r, "SAVEPOINT fs_op", "starting a transaction") < 0) {
+		if (r->depth == 0 && !r->explicit_tx) {
+			fs_err keep = r->err;
+			run(r, "ROLLBACK", "rolling back");
+			r->err = keep;
+		}
 		return r->err.code;
+	}
 	r->marks[r->depth++] = fs_capture__mark(&r->cap);
 	return 0;
 }
@@ -225,13 +250,15 @@ int fs_replica__flush(fs_replica *r, int all)
 int fs_replica__tx_end(fs_replica *r, int rc)
 {
 	size_t mark = r->depth > 0 ? r->marks[--r->depth] : 0;
+	int outer = r->depth == 0 && !r->explicit_tx;
 
 	if (rc == 0) {
 		/* All notes before the outermost savepoint commits; else whole
 		** statements' worth (many small writes in one transaction share
 		** each INSERT into the log). */
-		if (fs_replica__flush(r, r->depth == 0 && !r->explicit_tx) == 0 &&
-		    run(r, "RELEASE fs_op", "committing") == 0)
+		if (fs_replica__flush(r, outer) == 0 &&
+		    run(r, "RELEASE fs_op", "committing") == 0 &&
+		    (!outer || run(r, "COMMIT", "committing") == 0))
 			return 0;
 		rc = r->err.code;
 	}
@@ -239,8 +266,12 @@ int fs_replica__tx_end(fs_replica *r, int rc)
 	/* Keep the first error's message: the rollback must not replace it. */
 	{
 		fs_err keep = r->err;
-		run(r, "ROLLBACK TO fs_op", "rolling back");
-		run(r, "RELEASE fs_op", "rolling back");
+		if (outer) {
+			sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		} else {
+			run(r, "ROLLBACK TO fs_op", "rolling back");
+			run(r, "RELEASE fs_op", "rolling back");
+		}
 		r->err = keep;
 	}
 	return rc;
@@ -644,6 +675,8 @@ void fs_replica_close(fs_replica *r)
 		sqlite3_close_v2(r->db);
 	}
 	fs_schema__free(&r->schema);
+	free(r->ins_sql);
+	free(r->ins_cols);
 	free(r->path);
 	free(r);
 }
@@ -761,7 +794,9 @@ int fs_replica__bind(sqlite3_stmt *st, int idx, const fs_value *v)
 	case SQLITE_INTEGER:
 		return sqlite3_bind_int64(st, idx, v->i);
 	case SQLITE_TEXT:
-		return sqlite3_bind_text(st, idx, v->s, -1, SQLITE_TRANSIENT);
+		/* Not copied: every caller steps st while v lives, and
+		** fs_replica__finish() clears the bindings. */
+		return sqlite3_bind_text(st, idx, v->s, -1, SQLITE_STATIC);
 	default:
 		return sqlite3_bind_null(st, idx);
 	}

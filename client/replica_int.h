@@ -52,6 +52,14 @@ struct fs_replica {
 	sqlite3_stmt **apply_ins;  /* per table: apply.c's record INSERT */
 	const fs_table *ins_bound; /* the table whose INSERT is bound */
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
+	uint64_t now_s;            /* fs_replica__now_cached()'s second */
+	char now_text[24];
+	/* record.c's last INSERT: the same fields again reuse its SQL text,
+	** whose pointer the statement cache finds first. */
+	const fs_table *ins_t;
+	const fs_column **ins_cols;
+	size_t ins_n;
+	char *ins_sql;
 };
 
 /* A field resolved against the schema, with its value converted. */
@@ -92,10 +100,15 @@ int fs_replica__json_value(fs_buf *b, sqlite3_stmt *st, int idx, fs_kind k);
 /* The setting "user" or NULL (borrowed until the next call). */
 int fs_replica__user(fs_replica *r, char *out, size_t size);
 void fs_replica__now(char out[24]);
+/* The same, formatted at most once per second per handle. */
+void fs_replica__now_cached(fs_replica *r, char out[24]);
 
 /* Sales rules applied by the generic record layer (sales.c). */
 int fs_sales__before_insert(fs_replica *r, const fs_table *t, fs_value *vals,
                             size_t n);
+/* Whether fs_sales__before_update() reads the record being updated: it
+** then must exist beforehand (it reads nothing but silence otherwise). */
+int fs_sales__reads_before_update(const fs_table *t);
 int fs_sales__before_update(fs_replica *r, const fs_table *t, const char *id,
                             fs_value *vals, size_t n);
 int fs_sales__before_delete(fs_replica *r, const fs_table *t, const char *id);

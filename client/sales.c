@@ -338,6 +338,12 @@ int fs_sales__before_insert(fs_replica *r, const fs_table *t, fs_value *vals,
 	return 0;
 }
 
+int fs_sales__reads_before_update(const fs_table *t)
+{
+	return t->parent_col || !strcmp(t->name, "sales_order") ||
+	       !strcmp(t->name, "payment");
+}
+
 int fs_sales__before_update(fs_replica *r, const fs_table *t, const char *id,
                             fs_value *vals, size_t n)
 {

@@ -694,7 +694,8 @@ static int push(session *x)
 	int rc;
 
 	/* Creations are logged without their fields (capture.h): fill them
-	** in, once and durably, so a batch resent after a cut is the same. */
+	** in, once and durably, so that a batch resent after a cut is the
+	** same. */
 	if ((rc = fs_replica_begin(r)) < 0)
 		return rc;
 	if ((rc = fs_capture__settle(r->db, &r->schema, &r->err)) < 0) {
@@ -728,7 +729,8 @@ static int push(session *x)
 			en.rid = (const char *)sqlite3_column_text(st, 2);
 			en.op = ((const char *)sqlite3_column_text(st, 3))[0];
 			en.col = (const char *)sqlite3_column_text(st, 4);
-			/* A 'D' row keeps the deleted fields for settling only. */
+			/* A 'D' row's val keeps the deleted fields for the log's
+			** own use (capture.h): a tombstone carries none. */
 			en.val = en.op == 'D' ? NULL
 			         : (const char *)sqlite3_column_text(st, 5);
 			en.hlc = (uint64_t)sqlite3_column_int64(st, 6);

@@ -2182,11 +2182,42 @@ int fs_store__relay_batch(fs_replica *r, int64_t after, uint64_t max,
 	return 0;
 }
 
+/* 1 if the creation json gives table t's scope link col the value the
+** record has now (an edit to the same value, or a move away and back). */
+static int link_unchanged(fs_replica *r, const fs_table *t, const char *col,
+                          const char *rid, const char *json, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+	int rc, same = 0;
+
+	if (!t || !t->scope_col || strcmp(col, t->scope_col->name))
+		return 0;
+	snprintf(sql, sizeof(sql), "SELECT \"%s\" IS json_extract(?2, ?3) "
+	         "FROM \"%s\" WHERE id = ?1", col, t->name);
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0);
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "pulling");
+	return same;
+}
+
 /* The creation's JSON without the fields updated after log position seq;
-** *out NULL when nothing was updated since. */
+** *out NULL when nothing was updated since.  The scope link stays when it
+** still has the creation's value: a regional server or a scoped replica
+** places the record by it (an edit of it to the same value left it out,
+** and the record landed in no department). */
 static int strip_superseded(char **out, fs_replica *r, const char *tbl,
                             const char *rid, const char *json, int64_t seq)
 {
+	const fs_table *t = fs_schema__table(&r->schema, tbl);
 	sqlite3_stmt *st = NULL, *rm = NULL;
 	char *cur = NULL;
 	int rc;
@@ -2203,6 +2234,13 @@ static int strip_superseded(char **out, fs_replica *r, const char *tbl,
 		char path[160];
 		snprintf(path, sizeof(path), "$.\"%s\"",
 		         (const char *)sqlite3_column_text(st, 0));
+		if ((rc = link_unchanged(r, t, (const char *)sqlite3_column_text(
+		                         st, 0), rid, json, path)) != 0) {
+			if (rc < 0)
+				break;
+			rc = SQLITE_ROW;
+			continue;
+		}
 		if (fs_replica__prepare(&rm, r, "SELECT json_remove(?, ?)") < 0) {
 			rc = r->err.code;
 			break;

@@ -110,30 +110,40 @@ static void note_fail(fs_capture *cap, const char *why)
 	cap->failed = 1;
 }
 
-/* Appends v as JSON to the arena, as json_quote() writes it. */
-static int put_value(fs_capture *cap, sqlite3_value *v)
+/* Appends v as JSON to b, as json_quote() writes it; -1 for a blob. */
+static int put_value(fs_buf *b, sqlite3_value *v)
 {
 	char num[64];
 
 	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
-		return fs_buf_put(&cap->arena, "null", 4);
+		return fs_buf_put(b, "null", 4);
 	case SQLITE_INTEGER:
 		snprintf(num, sizeof(num), "%lld",
 		         (long long)sqlite3_value_int64(v));
-		return fs_buf_puts(&cap->arena, num);
+		return fs_buf_puts(b, num);
 	case SQLITE_FLOAT:
 		sqlite3_snprintf((int)sizeof(num), num, "%!0.15g",
 		                 sqlite3_value_double(v));
-		return fs_buf_puts(&cap->arena, num);
+		return fs_buf_puts(b, num);
 	case SQLITE_TEXT:
-		return fs_json__strn(&cap->arena,
-		                     (const char *)sqlite3_value_text(v),
+		return fs_json__strn(b, (const char *)sqlite3_value_text(v),
 		                     (size_t)sqlite3_value_bytes(v));
 	default:
+		return -1;
+	}
+}
+
+/* Appends v's JSON to the arena as string *s. */
+static int note_value(fs_capture *cap, fs_capture_str *s, sqlite3_value *v)
+{
+	s->off = cap->arena.len;
+	if (put_value(&cap->arena, v) < 0) {
 		note_fail(cap, "a field holds binary data, which JSON cannot");
 		return -1;
 	}
+	s->len = cap->arena.len - s->off;
+	return 0;
 }
 
 /* old IS NOT new, for two values of one column. */
@@ -165,16 +175,13 @@ static int differ(sqlite3_value *a, sqlite3_value *b)
 	       (n && memcmp(pa, pb, (size_t)n) != 0);
 }
 
-/* Starts a note of op on the record whose id is rid. */
+/* Starts a note of op on the record whose id is id. */
 static fs_capture_note *note_add(fs_capture *cap, const fs_table *t, char op,
-                                 sqlite3_value *rid)
+                                 sqlite3_value *id)
 {
+	static const fs_capture_str none = { (size_t)-1, 0 };
 	fs_capture_note *x;
 
-	if (sqlite3_value_type(rid) != SQLITE_TEXT) {
-		note_fail(cap, "a record's id is not text");
-		return NULL;
-	}
 	if (cap->n == cap->alloc) {
 		size_t want = cap->alloc ? cap->alloc * 2 : 256;
 		fs_capture_note *p = realloc(cap->notes, want * sizeof(*p));
@@ -189,11 +196,10 @@ static fs_capture_note *note_add(fs_capture *cap, const fs_table *t, char op,
 	x->t = t;
 	x->op = op;
 	x->col = -1;
-	x->rid = cap->arena.len;
-	x->ridlen = (size_t)sqlite3_value_bytes(rid);
-	x->val = (size_t)-1;
-	x->vallen = 0;
-	if (fs_buf_put(&cap->arena, sqlite3_value_text(rid), x->ridlen) < 0) {
+	x->val = x->old = none;
+	x->rid.off = cap->arena.len;
+	x->rid.len = (size_t)sqlite3_value_bytes(id);
+	if (fs_buf_put(&cap->arena, sqlite3_value_text(id), x->rid.len) < 0) {
 		note_fail(cap, "out of memory noting a change");
 		return NULL;
 	}
@@ -201,22 +207,13 @@ static fs_capture_note *note_add(fs_capture *cap, const fs_table *t, char op,
 	return x;
 }
 
-/* Ends note x's value, which was appended to the arena from at on. */
-static void note_val(fs_capture *cap, fs_capture_note *x, size_t at)
-{
-	x->val = at;
-	x->vallen = cap->arena.len - at;
-	if (cap->arena.failed)
-		note_fail(cap, "out of memory noting a change");
-}
-
-/* The deleted record's fields, as one JSON object. */
+/* The deleted row's fields, as one JSON object. */
 static void note_deleted(fs_capture *cap, sqlite3 *db, size_t ti,
                          fs_capture_note *x)
 {
 	const fs_table *t = x->t;
-	size_t i, at = cap->arena.len;
 	sqlite3_value *v;
+	size_t i, at = cap->arena.len;
 
 	fs_buf_putc(&cap->arena, '{');
 	for (i = 0; i < t->ncols; i++) {
@@ -228,11 +225,14 @@ static void note_deleted(fs_capture *cap, sqlite3 *db, size_t ti,
 			fs_buf_putc(&cap->arena, ',');
 		fs_json__str(&cap->arena, t->cols[i].name);
 		fs_buf_putc(&cap->arena, ':');
-		if (put_value(cap, v) < 0)
+		if (put_value(&cap->arena, v) < 0) {
+			note_fail(cap, "a field holds binary data, which JSON cannot");
 			return;
+		}
 	}
 	fs_buf_putc(&cap->arena, '}');
-	note_val(cap, x, at);
+	x->val.off = at;
+	x->val.len = cap->arena.len - at;
 }
 
 /* Whether the row of t with id is the one the library said it updates. */
@@ -241,7 +241,7 @@ static int expected(const fs_capture *cap, const fs_table *t,
 {
 	size_t n;
 
-	if (cap->hint_t != t || sqlite3_value_type(id) != SQLITE_TEXT)
+	if (cap->hint_t != t)
 		return 0;
 	n = strlen(cap->hint_id);
 	return (size_t)sqlite3_value_bytes(id) == n &&
@@ -254,7 +254,7 @@ static void note_updated(fs_capture *cap, sqlite3 *db, size_t ti,
 {
 	fs_capture_note *x;
 	sqlite3_value *a, *b;
-	size_t k, i, at, n = t->ncols;
+	size_t k, i, n = t->ncols;
 	const int *only = NULL;
 
 	if (expected(cap, t, id)) {
@@ -273,10 +273,9 @@ static void note_updated(fs_capture *cap, sqlite3 *db, size_t ti,
 		if (!(x = note_add(cap, t, 'U', id)))
 			return;
 		x->col = (int)i;
-		at = cap->arena.len;
-		if (put_value(cap, b) < 0)
+		if (note_value(cap, &x->val, b) < 0 ||
+		    note_value(cap, &x->old, a) < 0)
 			return;
-		note_val(cap, x, at);
 	}
 }
 
@@ -289,6 +288,7 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 	fs_capture_note *x;
 	sqlite3_value *id;
 	size_t ti;
+	int rc;
 
 	(void)k1;
 	(void)k2;
@@ -300,23 +300,20 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 	if (!t)
 		return;
 	ti--;
-	if (op == SQLITE_INSERT) {
-		if (sqlite3_preupdate_new(db, cap->idpos[ti], &id) != SQLITE_OK)
-			note_fail(cap, "cannot read the row being inserted");
-		else
-			note_add(cap, t, 'I', id);
+	rc = op == SQLITE_INSERT
+	     ? sqlite3_preupdate_new(db, cap->idpos[ti], &id)
+	     : sqlite3_preupdate_old(db, cap->idpos[ti], &id);
+	if (rc != SQLITE_OK || sqlite3_value_type(id) != SQLITE_TEXT) {
+		note_fail(cap, rc != SQLITE_OK ? "cannot read the row being "
+		          "written" : "a record's id is not text");
 		return;
 	}
-	if (sqlite3_preupdate_old(db, cap->idpos[ti], &id) != SQLITE_OK) {
-		note_fail(cap, "cannot read the row being written");
-		return;
-	}
-	if (op == SQLITE_DELETE) {
-		if ((x = note_add(cap, t, 'D', id)) != NULL)
-			note_deleted(cap, db, ti, x);
-	} else {
+	if (op == SQLITE_INSERT)
+		note_add(cap, t, 'I', id);
+	else if (op == SQLITE_DELETE && (x = note_add(cap, t, 'D', id)) != NULL)
+		note_deleted(cap, db, ti, x);
+	else if (op == SQLITE_UPDATE)
 		note_updated(cap, db, ti, t, id);
-	}
 }
 
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
@@ -445,13 +442,14 @@ void fs_capture__discard(fs_capture *cap, size_t mark)
 {
 	if (mark >= cap->n)
 		return;
-	cap->arena.len = cap->notes[mark].rid;
+	cap->arena.len = cap->notes[mark].rid.off;
 	cap->n = mark;
 	if (mark == 0)
 		fs_buf_clear(&cap->arena);
 }
 
 #define FLUSH_ROWS 64
+#define NOTE_PARAMS 9
 
 static const int flush_sizes[3] = { FLUSH_ROWS, 8, 1 };
 
@@ -463,10 +461,10 @@ static sqlite3_stmt *rows_stmt(fs_capture *cap, int slot, fs_err *e)
 
 	if (cap->ins[slot])
 		return cap->ins[slot];
-	fs_buf_puts(&sql, "INSERT INTO fs_change(tbl, rid, op, col, val, hlc, "
-	            "device, base) VALUES ");
+	fs_buf_puts(&sql, "INSERT INTO fs_change(tbl, rid, op, col, val, old, "
+	            "hlc, device, base) VALUES ");
 	for (i = 0; i < flush_sizes[slot]; i++)
-		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)");
+		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?)");
 	if (sql.failed) {
 		fs_err__set(e, FS_ERROR, "out of memory");
 		return NULL;
@@ -481,15 +479,24 @@ static sqlite3_stmt *rows_stmt(fs_capture *cap, int slot, fs_err *e)
 	return cap->ins[slot];
 }
 
+static void bind_str(fs_capture *cap, sqlite3_stmt *st, int idx,
+                     fs_capture_str s)
+{
+	if (s.off == (size_t)-1)
+		sqlite3_bind_null(st, idx);
+	else
+		sqlite3_bind_text(st, idx, cap->arena.ptr + s.off, (int)s.len,
+		                  SQLITE_STATIC);
+}
+
 /* Binds note x as row i of st, stamped now. */
 static void bind_note(fs_capture *cap, sqlite3_stmt *st, int i,
                       const fs_capture_note *x)
 {
-	const char *a = cap->arena.ptr;
-	int p = i * 8;
+	int p = i * NOTE_PARAMS;
 
 	sqlite3_bind_text(st, p + 1, x->t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, p + 2, a + x->rid, (int)x->ridlen, SQLITE_STATIC);
+	bind_str(cap, st, p + 2, x->rid);
 	sqlite3_bind_text(st, p + 3, x->op == 'I' ? "I" : x->op == 'U' ? "U"
 	                  : "D", 1, SQLITE_STATIC);
 	if (x->col >= 0)
@@ -497,36 +504,37 @@ static void bind_note(fs_capture *cap, sqlite3_stmt *st, int i,
 		                  SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, p + 4);
-	if (x->val != (size_t)-1)
-		sqlite3_bind_text(st, p + 5, a + x->val, (int)x->vallen,
-		                  SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, p + 5);
-	sqlite3_bind_int64(st, p + 6, (sqlite3_int64)fs_hlc__next(&cap->clock,
+	bind_str(cap, st, p + 5, x->val);
+	bind_str(cap, st, p + 6, x->old);
+	sqlite3_bind_int64(st, p + 7, (sqlite3_int64)fs_hlc__next(&cap->clock,
 	                   fs_hlc__wall_ms()));
-	sqlite3_bind_text(st, p + 7, cap->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, p + 8, cap->base);
+	sqlite3_bind_text(st, p + 8, cap->device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, p + 9, cap->base);
 }
 
 /* Drops the first k notes, moving the rest and their strings to the
-** front. */
+** front (a note's strings all follow its rid in the arena). */
 static void drop_front(fs_capture *cap, size_t k)
 {
 	size_t base, i;
 
 	if (k >= cap->n) {
-		fs_capture__discard(cap, 0);
+		cap->n = 0;
+		fs_buf_clear(&cap->arena);
 		return;
 	}
-	base = cap->notes[k].rid;
+	base = cap->notes[k].rid.off;
 	memmove(cap->arena.ptr, cap->arena.ptr + base, cap->arena.len - base);
 	cap->arena.len -= base;
 	memmove(cap->notes, cap->notes + k, (cap->n - k) * sizeof(*cap->notes));
 	cap->n -= k;
 	for (i = 0; i < cap->n; i++) {
-		cap->notes[i].rid -= base;
-		if (cap->notes[i].val != (size_t)-1)
-			cap->notes[i].val -= base;
+		fs_capture_note *x = &cap->notes[i];
+		x->rid.off -= base;
+		if (x->val.off != (size_t)-1)
+			x->val.off -= base;
+		if (x->old.off != (size_t)-1)
+			x->old.off -= base;
 	}
 }
 
@@ -540,6 +548,9 @@ int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e)
 	if (cap->failed)
 		return fs_err__set(e, FS_ERROR, "change capture failed: %s",
 		                   cap->why);
+	if (cap->arena.failed)
+		return fs_err__set(e, FS_ERROR, "change capture failed: out of "
+		                   "memory");
 	upto = all ? cap->n : cap->n - cap->n % FLUSH_ROWS;
 	if (upto == 0)
 		return 0;
@@ -587,7 +598,7 @@ void fs_capture__free(fs_capture *cap)
 	fs_buf_free(&cap->arena);
 }
 
-/* ----------------------------------------------------------- settling */
+/* ---------------------------------------------------------- creations */
 
 int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias)
 {
@@ -600,75 +611,366 @@ int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias)
 	return fs_buf_putc(b, ')');
 }
 
-int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e)
+/* A creation logged without fields, while the log is read. */
+typedef struct creation {
+	int64_t seq;
+	const fs_table *t;
+	char *rid;
+	char *base;          /* the fields from its 'D' row; NULL: the record */
+	char **orig;         /* per field: the value before its first edit */
+	int open;            /* no 'D' read yet */
+} creation;
+
+/* Open creations by (table, id): open addressing on a 64-bit hash, the
+** index into the creations array; collisions told apart by the id. */
+typedef struct idmap {
+	uint64_t *h;         /* 0: empty */
+	size_t *at;
+	size_t cap, n;
+} idmap;
+
+static uint64_t id_hash(const fs_table *t, const char *rid)
+{
+	uint64_t h = 14695981039346656037ULL ^ (uint64_t)(uintptr_t)t;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)rid; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+static int idmap_put(idmap *m, uint64_t h, size_t at)
+{
+	size_t i, k, mask;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t want = m->cap ? m->cap * 2 : 1024;
+		uint64_t *nh = calloc(want, sizeof(*nh));
+		size_t *na = malloc(want * sizeof(*na));
+		if (!nh || !na) {
+			free(nh);
+			free(na);
+			return -1;
+		}
+		for (k = 0; k < m->cap; k++) {
+			if (!m->h[k])
+				continue;
+			for (i = m->h[k] & (want - 1); nh[i]; i = (i + 1) & (want - 1))
+				;
+			nh[i] = m->h[k];
+			na[i] = m->at[k];
+		}
+		free(m->h);
+		free(m->at);
+		m->h = nh;
+		m->at = na;
+		m->cap = want;
+	}
+	mask = m->cap - 1;
+	for (i = h & mask; m->h[i]; i = (i + 1) & mask)
+		;
+	m->h[i] = h;
+	m->at[i] = at;
+	m->n++;
+	return 0;
+}
+
+/* The open creation of (t, rid), or NULL; *slot: its slot. */
+static creation *idmap_find(const idmap *m, creation *cs, const fs_table *t,
+                            const char *rid, size_t *slot)
+{
+	uint64_t h = id_hash(t, rid);
+	size_t i, mask = m->cap - 1;
+
+	if (!m->cap)
+		return NULL;
+	for (i = h & mask; m->h[i]; i = (i + 1) & mask) {
+		creation *c = &cs[m->at[i]];
+		if (m->h[i] == h && c->open && c->t == t && !strcmp(c->rid, rid)) {
+			*slot = i;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Empties slot i, moving later entries of its probe run back. */
+static void idmap_del(idmap *m, size_t i)
+{
+	size_t mask = m->cap - 1, j = i, home;
+
+	m->h[i] = 0;
+	m->n--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!m->h[j])
+			return;
+		home = m->h[j] & mask;
+		/* Entry j may move to the hole unless its home is in (i, j]. */
+		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+			m->h[i] = m->h[j];
+			m->at[i] = m->at[j];
+			m->h[j] = 0;
+			i = j;
+		}
+	}
+}
+
+/* Writes creation c's JSON into out: its base object (the record now, or
+** its 'D' row) with each field edited since at its first edit's old. */
+static int creation_json(fs_buf *out, const creation *c, const char *base,
+                         fs_err *e);
+
+typedef struct rebuild {
+	fs_buf *out;
+	const creation *c;
+	int first;
+} rebuild;
+
+static int put_member(void *payload, const fs_json_member *m)
+{
+	rebuild *rb = payload;
+	const fs_table *t = rb->c->t;
+	size_t i;
+
+	fs_buf_puts(rb->out, rb->first ? "" : ",");
+	rb->first = 0;
+	fs_json__strn(rb->out, m->key, m->klen);
+	fs_buf_putc(rb->out, ':');
+	for (i = 0; i < t->ncols; i++)
+		if (strlen(t->cols[i].name) == m->klen &&
+		    !memcmp(t->cols[i].name, m->key, m->klen))
+			break;
+	if (i < t->ncols && rb->c->orig[i])
+		return fs_buf_puts(rb->out, rb->c->orig[i]) < 0;
+	switch (m->type) {
+	case FS_JSON_NULL:
+		return fs_buf_puts(rb->out, "null") < 0;
+	case FS_JSON_TEXT:
+		return fs_json__strn(rb->out, m->val, m->vlen) < 0;
+	default:
+		return fs_buf_put(rb->out, m->val, m->vlen) < 0;
+	}
+}
+
+static int creation_json(fs_buf *out, const creation *c, const char *base,
+                         fs_err *e)
+{
+	rebuild rb = { out, c, 1 };
+	int rc;
+
+	fs_buf_clear(out);
+	if (!c->orig)
+		return fs_buf_puts(out, base) < 0
+		       ? fs_err__set(e, FS_ERROR, "out of memory") : 0;
+	fs_buf_putc(out, '{');
+	if ((rc = fs_json__object_each(base, strlen(base), put_member, &rb, e)))
+		return rc < 0 ? rc : fs_err__set(e, FS_ERROR, "out of memory");
+	fs_buf_putc(out, '}');
+	return out->failed ? fs_err__set(e, FS_ERROR, "out of memory") : 0;
+}
+
+/* Reads the log once: the creations without fields, the first old value
+** of each field edited after them, the 'D' rows ending them. */
+static int read_creations(creation **out, size_t *nout, sqlite3 *db,
+                          const fs_schema *s, fs_err *e)
 {
 	sqlite3_stmt *st = NULL;
-	fs_buf sql = FS_BUF_INIT;
-	char *msg = NULL;
-	int rc, error = -1, gone = 0;
+	creation *cs = NULL;
+	idmap m = { NULL, NULL, 0, 0 };
+	size_t n = 0, alloc = 0, slot;
+	int rc;
 
-	/* Which tables have creations to settle (one pass over the log). */
-	rc = sqlite3_prepare_v2(db, "SELECT DISTINCT tbl FROM fs_change WHERE "
-	                        "op = 'I' AND val IS NULL", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db, "SELECT seq, tbl, rid, op, col, val, old "
+	                        "FROM fs_change WHERE op IN ('I', 'U', 'D') "
+	                        "ORDER BY seq", -1, &st, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const fs_table *t = fs_schema__table(s,
-		        (const char *)sqlite3_column_text(st, 0));
+		        (const char *)sqlite3_column_text(st, 1));
+		const char *rid = (const char *)sqlite3_column_text(st, 2);
+		char op = *(const char *)sqlite3_column_text(st, 3);
+		creation *c;
+
 		rc = SQLITE_OK;
-		if (!t)
-			continue;   /* not a table we know: left for the server */
-		fs_buf_printf(&sql, "UPDATE fs_change SET val = (SELECT ");
-		fs_capture__object_sql(&sql, t, "r");
-		fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = fs_change.rid) "
-		              "WHERE op = 'I' AND val IS NULL AND tbl = '%s';\n",
-		              t->name, t->name);
+		if (!t || !rid || (t->name && strcmp(t->name, (const char *)
+		                   sqlite3_column_text(st, 1))))
+			continue;
+		if (op == 'I') {
+			if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+				continue;   /* has its fields */
+			if (idmap_find(&m, cs, t, rid, &slot)) {
+				cs[m.at[slot]].open = 0;   /* made again: ends the first */
+				idmap_del(&m, slot);
+			}
+			if (n == alloc) {
+				size_t want = alloc ? alloc * 2 : 64;
+				creation *p = realloc(cs, want * sizeof(*p));
+				if (!p)
+					goto oom;
+				cs = p;
+				alloc = want;
+			}
+			c = &cs[n];
+			memset(c, 0, sizeof(*c));
+			c->seq = sqlite3_column_int64(st, 0);
+			c->t = t;
+			c->open = 1;
+			if (!(c->rid = strdup(rid)) || idmap_put(&m, id_hash(t, rid), n))
+				goto oom;
+			n++;
+			continue;
+		}
+		if (!(c = idmap_find(&m, cs, t, rid, &slot)))
+			continue;
+		if (op == 'D') {
+			const char *v = (const char *)sqlite3_column_text(st, 5);
+			if (v && !(c->base = strdup(v)))
+				goto oom;
+			c->open = 0;
+			idmap_del(&m, slot);
+		} else {
+			const fs_column *col = fs_schema__column(t,
+			        (const char *)sqlite3_column_text(st, 4));
+			const char *old = (const char *)sqlite3_column_text(st, 6);
+			size_t i;
+			if (!col || !old)
+				continue;   /* an edit logged by an older version */
+			i = (size_t)(col - t->cols);
+			if (!c->orig && !(c->orig = calloc(t->ncols, sizeof(char *))))
+				goto oom;
+			if (!c->orig[i] && !(c->orig[i] = strdup(old)))
+				goto oom;
+		}
 	}
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
 	sqlite3_finalize(st);
-	st = NULL;
-	if (sql.failed) {
-		fs_err__set(e, FS_ERROR, "out of memory");
+	free(m.h);
+	free(m.at);
+	*out = cs;
+	*nout = n;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(e, db, rc, "reading the change log");
+	return 0;
+oom:
+	sqlite3_finalize(st);
+	free(m.h);
+	free(m.at);
+	*out = cs;
+	*nout = n + (n < alloc && cs && cs[n].rid ? 1 : 0);
+	return fs_err__set(e, FS_ERROR, "out of memory");
+}
+
+static void free_creations(creation *cs, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		free(cs[i].rid);
+		free(cs[i].base);
+		for (j = 0; cs[i].orig && j < cs[i].t->ncols; j++)
+			free(cs[i].orig[j]);
+		free(cs[i].orig);
+	}
+	free(cs);
+}
+
+int fs_capture__creations(sqlite3 *db, const fs_schema *s,
+                          fs_capture_creation_cb cb, void *payload,
+                          fs_err *e)
+{
+	creation *cs = NULL;
+	sqlite3_stmt *st = NULL;
+	const fs_table *st_t = NULL;
+	fs_buf sql = FS_BUF_INIT, json = FS_BUF_INIT;
+	size_t n = 0, i;
+	int rc, error = -1;
+
+	if ((rc = read_creations(&cs, &n, db, s, e)) < 0)
 		goto done;
+	for (i = 0; i < n; i++) {
+		const creation *c = &cs[i];
+		const char *base = c->base;
+
+		if (!base && c->open) {
+			/* Not deleted: the record as it is. */
+			if (st_t != c->t) {
+				sqlite3_finalize(st);
+				st = NULL;
+				fs_buf_clear(&sql);
+				fs_buf_puts(&sql, "SELECT ");
+				fs_capture__object_sql(&sql, c->t, "r");
+				fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = ?",
+				              c->t->name);
+				if (sql.failed) {
+					fs_err__set(e, FS_ERROR, "out of memory");
+					goto done;
+				}
+				if ((rc = sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL)) !=
+				    SQLITE_OK) {
+					fs_err__sqlite(e, db, rc, "reading a created record");
+					goto done;
+				}
+				st_t = c->t;
+			}
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, c->rid, -1, SQLITE_STATIC);
+			if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+				base = (const char *)sqlite3_column_text(st, 0);
+			else if (rc != SQLITE_DONE) {
+				fs_err__sqlite(e, db, rc, "reading a created record");
+				goto done;
+			}
+		}
+		if (!base)
+			continue;
+		if (creation_json(&json, c, base, e) < 0)
+			goto done;
+		if ((rc = cb(payload, c->seq, json.ptr)) != 0) {
+			error = rc;
+			goto done;
+		}
 	}
-	if (sql.len && (rc = sqlite3_exec(db, sql.ptr, NULL, NULL, &msg)) !=
-	    SQLITE_OK)
-		goto execfail;
-	/* Records deleted before they were pushed: their 'D' row kept the
-	** fields.  Rare, so the deletes are indexed here, not on every
-	** write. */
-	rc = sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM fs_change "
-	                        "WHERE op = 'I' AND val IS NULL)", -1, &st, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		gone = sqlite3_column_int(st, 0);
-		rc = SQLITE_DONE;
-	}
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(st);   /* DROP TABLE below needs no statement open */
-	st = NULL;
-	if (gone && (rc = sqlite3_exec(db,
-	        "CREATE TEMP TABLE fs_gone AS SELECT tbl, rid, seq, val FROM "
-	        "fs_change WHERE op = 'D';"
-	        "CREATE INDEX temp.fs_gone_rid ON fs_gone(tbl, rid, seq);"
-	        "UPDATE fs_change SET val = (SELECT g.val FROM temp.fs_gone g "
-	        "WHERE g.tbl = fs_change.tbl AND g.rid = fs_change.rid AND "
-	        "g.seq > fs_change.seq ORDER BY g.seq LIMIT 1) "
-	        "WHERE op = 'I' AND val IS NULL;"
-	        "DROP TABLE temp.fs_gone;", NULL, NULL, &msg)) != SQLITE_OK)
-		goto execfail;
 	error = 0;
-	goto done;
-execfail:
-	fs_err__set(e, FS_ERROR, "settling created records in the change log: %s",
-	            msg ? msg : sqlite3_errstr(rc));
-	goto done;
-sqlfail:
-	fs_err__sqlite(e, db, rc, "settling created records in the change log");
 done:
-	sqlite3_free(msg);
 	sqlite3_finalize(st);
+	free_creations(cs, n);
 	fs_buf_free(&sql);
-	return error ? e->code : 0;
+	fs_buf_free(&json);
+	return error < 0 ? e->code : error;
+}
+
+typedef struct settling {
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	fs_err *e;
+} settling;
+
+static int settle_one(void *payload, int64_t seq, const char *json)
+{
+	settling *x = payload;
+	int rc;
+
+	sqlite3_bind_text(x->st, 1, json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(x->st, 2, seq);
+	rc = sqlite3_step(x->st);
+	sqlite3_reset(x->st);
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(x->e, x->db, rc, "settling a created record");
+	return 0;
+}
+
+int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e)
+{
+	settling x = { db, NULL, e };
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "UPDATE fs_change SET val = ?1 WHERE seq = "
+	                        "?2 AND op = 'I' AND val IS NULL", -1, &x.st, NULL);
+	if (rc != SQLITE_OK)
+		return fs_err__sqlite(e, db, rc, "settling created records");
+	rc = fs_capture__creations(db, s, settle_one, &x, e);
+	sqlite3_finalize(x.st);
+	return rc;
 }
 
 /* ------------------------------------------------------------ install */
@@ -701,8 +1003,23 @@ int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e)
 		              (const char *)sqlite3_column_text(st, 0));
 	if (rc != SQLITE_DONE)
 		goto sqlfail;
+	sqlite3_finalize(st);
+	st = NULL;
 	for (i = 0; i < s->ntables; i++)
 		build_triggers(&sql, &s->tables[i]);
+	/* The value an edit replaced (capture.h): local to a replica, added
+	** here rather than by a migration of the shared schema. */
+	if (s->ntables) {
+		rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info("
+		                        "'fs_change') WHERE name = 'old'", -1, &st,
+		                        NULL);
+		if (rc != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_ROW)
+			goto sqlfail;
+		if (!sqlite3_column_int(st, 0))
+			fs_buf_puts(&sql, "ALTER TABLE fs_change ADD COLUMN old TEXT;\n");
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (sql.failed) {
 		fs_err__set(e, FS_ERROR, "out of memory building capture triggers");
 		goto done;

@@ -8,18 +8,20 @@
 ** notes the change in memory (it may not run SQL); fs_capture__flush()
 ** writes the notes to fs_change, 64 rows per INSERT statement, before the
 ** write's transaction commits:
-**   insert   one 'I' row, val NULL: "the record as it is when pushed"
-**            (fs_capture__settle() fills it in; see there)
+**   insert   one 'I' row, val NULL: its fields are the record's, but for
+**            those edited since, which had the 'old' of their first 'U'
+**            row after it (fs_capture__creations() puts it together, and
+**            fs_capture__settle() writes it into val before a push)
 **   update   one 'U' row per field whose value really changed (old IS NOT
-**            new), val = the new value as JSON
+**            new), val = the new value as JSON, old = the value before
 **   delete   one 'D' row (the tombstone), val = the deleted record's
-**            fields as a JSON object, which settling needs for a creation
-**            deleted before it was pushed
+**            fields as a JSON object (the creation of a record deleted
+**            before it was pushed is put together from it)
 ** Each row is stamped at the flush with the next HLC and the device id.
-**
-** Why not triggers (which did this until schema generation 2): a trigger
-** program and json_object() of every field cost 2.7x a plain INSERT, most
-** of it writing the record a second time into the log; see BENCHMARKS.md.
+** The log thus says exactly what each record was created with and each
+** change, as the capture triggers before it did, without writing every
+** created record a second time: that copy was most of the triggers' cost
+** (2.7x a plain INSERT; BENCHMARKS.md).
 **
 ** The library flushes at the end of every write call (client/replica.c,
 ** fs_replica__tx_end) and before every COMMIT.  The commit hook is the net
@@ -48,14 +50,18 @@
 ** replica records it (fs_meta 'capture_version') and is re-equipped. */
 #define FS_CAPTURE_GENERATION 2
 
-/* A change noted by the hook, waiting for the flush.  Strings live in the
-** arena, by offset (the arena moves as it grows). */
+/* Where a note's string sits in the arena (by offset: the arena moves as
+** it grows); off == (size_t)-1: NULL. */
+typedef struct fs_capture_str {
+	size_t off, len;
+} fs_capture_str;
+
+/* A change noted by the hook, waiting for the flush. */
 typedef struct fs_capture_note {
 	const fs_table *t;
 	char op;             /* 'I', 'U' or 'D' */
 	int col;             /* 'U': index into t->cols */
-	size_t rid, ridlen;  /* arena offsets */
-	size_t val, vallen;  /* arena offsets; val == (size_t)-1: NULL */
+	fs_capture_str rid, val, old;
 } fs_capture_note;
 
 typedef struct fs_capture {
@@ -95,9 +101,9 @@ typedef struct fs_capture {
 	sqlite3_stmt *ins[3];  /* INSERTs of 64, 8 and 1 log rows */
 } fs_capture;
 
-/* Registers the commit hooks and the SQL functions fs_hlc_next(), fs_device(),
-** fs_capturing() and fs_base() (for log rows written in SQL, such as a
-** conflict's resolution). */
+/* Registers the commit hooks and the SQL functions fs_hlc_next(),
+** fs_device(), fs_capturing() and fs_base() (for log rows written in SQL,
+** such as a conflict's resolution). */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* Starts capturing the synced tables of s (which must outlive cap):
 ** installs the pre-update hook. */
@@ -117,19 +123,28 @@ size_t fs_capture__mark(const fs_capture *cap);
 void fs_capture__discard(fs_capture *cap, size_t mark);
 void fs_capture__free(fs_capture *cap);
 
-/* (Re)creates the id guard trigger of every table, dropping any older
-** capture triggers; call inside the transaction that migrated the schema. */
+/* (Re)creates the id guard trigger of every table, drops any older
+** capture triggers, and adds fs_change's 'old' column (local to a
+** replica, so not a schema migration); call inside the transaction that
+** migrated the schema. */
 int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e);
 
 /* Appends an SQL expression building the JSON object of t's fields from
-** the row of t named alias (what an 'I' row's val holds once settled). */
+** the row of t named alias. */
 int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias);
-/* Fills in the val of every 'I' row still NULL: the record's fields as
-** they are now, or, for a record deleted since, as its 'D' row kept them.
-** Edits made between the creation and the settling are thus folded into
-** the creation (their 'U' rows follow it and repeat the values): nobody
-** else can have seen the record before it is pushed.  Run inside a write
-** transaction, before the log is pushed. */
+
+/* The fields of every creation logged without them ('I', val NULL), in
+** log order: cb(payload, seq, json) for each; a non-zero return stops.  A
+** creation whose record is gone without a 'D' row to tell its fields (it
+** cannot happen through the library) is left out.  One pass over the log,
+** memory for the creations only. */
+typedef int (*fs_capture_creation_cb)(void *payload, int64_t seq,
+                                      const char *json);
+int fs_capture__creations(sqlite3 *db, const fs_schema *s,
+                          fs_capture_creation_cb cb, void *payload,
+                          fs_err *e);
+/* Writes those fields into val: run inside a write transaction, before
+** the log is pushed. */
 int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e);
 
 #endif

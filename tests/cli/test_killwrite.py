@@ -75,7 +75,7 @@ class KillWrite(FsTestCase):
         try:
             self.assertEqual(con.execute("PRAGMA integrity_check").fetchall()[0][0], "ok",
                              "round %d: integrity_check" % rnd)
-            log = con.execute("SELECT seq, tbl, rid, op, col, val FROM fs_change "
+            log = con.execute("SELECT seq, tbl, rid, op, col, val, old FROM fs_change "
                               "ORDER BY seq").fetchall()
             tables = {}
             for tbl in ("customer", "contact"):
@@ -89,28 +89,38 @@ class KillWrite(FsTestCase):
 
         state = {}      # (tbl, id) -> reconstructed fields or None (deleted)
         inserts = {}
-        for seq, tbl, rid, op, col, val in log:
+        for seq, tbl, rid, op, col, val, old in log:
             key = (tbl, rid)
             where = "round %d, change %d (%s %s %s)" % (rnd, seq, op, tbl, rid)
             if op == "I":
                 inserts[key] = inserts.get(key, 0) + 1
                 self.assertEqual(inserts[key], 1, "%s: second insert of a record" % where)
                 if val is None:
-                    # Logged without its fields until a push settles it
-                    # (sync/capture.h): the record as it is now, or as its
-                    # 'D' row kept it.
-                    row = tables.get(tbl, {}).get(rid)
-                    gone = [v for s2, t2, r2, o2, c2, v in log
-                            if s2 > seq and (t2, r2, o2) == (tbl, rid, "D")]
-                    val = (json.dumps({k: v for k, v in row.items() if k != "id"})
-                           if row is not None else gone[0] if gone else None)
-                    self.assertIsNotNone(val, "%s: creation with no record and no 'D'" % where)
+                    # Logged without its fields (sync/capture.h): the
+                    # record as it is now, or as its 'D' row kept it, with
+                    # each field edited since at its first edit's old value.
+                    later = [x for x in log if x[0] > seq and (x[1], x[2]) == key]
+                    gone = [x for x in later if x[3] == "D"]
+                    if gone:
+                        base = json.loads(gone[0][5])
+                        later = [x for x in later if x[0] < gone[0][0]]
+                    else:
+                        row = tables.get(tbl, {}).get(rid)
+                        self.assertIsNotNone(row, "%s: a creation without fields, "
+                                             "no record and no 'D'" % where)
+                        base = {k: v for k, v in row.items() if k != "id"}
+                    for x in reversed([x for x in later if x[3] == "U"]):
+                        base[x[4]] = json.loads(x[6])
+                    val = json.dumps(base)
                 obj = json.loads(val)
                 self.assertIsInstance(obj, dict, where)
                 state[key] = obj
             elif op == "U":
                 self.assertIn(key, state, "%s: update before any insert" % where)
                 self.assertIsNotNone(state[key], "%s: update after delete" % where)
+                if old is not None:
+                    self.assertEqual(json.loads(old), state[key].get(col),
+                                     "%s: 'old' is not the value it replaced" % where)
                 state[key][col] = json.loads(val)
             elif op == "D":
                 self.assertIn(key, state, "%s: delete before insert" % where)

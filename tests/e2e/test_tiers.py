@@ -40,6 +40,8 @@ The tests:
   8 two reps of one regional server: sequential edits are no conflict at
     HQ; their concurrent edits are the same conflict at RN and HQ
   9 deletes at HQ against a rep's edits and new records at RN, both orders
+ 10 a customer created in one region and moved to another before its first
+    push reaches the reps of the new region's server
 """
 import json
 import os
@@ -967,6 +969,24 @@ class TiersTest(e2eutil.E2ECase):
                 "conflicts (table, record, field, loser_hlc, loser_device) on %s "
                 "differ from %s's" % (name, ref[0])))
         self.assertEqual(A.json("rejections"), [])
+        self.assertTiers({A: RN}, [O])
+
+    # ------------------------------------------------------------ 10
+
+    def test_created_and_moved_before_the_first_push(self):
+        # The push sends the creation as the record is then (region north)
+        # and the move as an edit to the same value.  HQ used to leave the
+        # region out of the creation it passed to RN, which then placed
+        # the record in no department, and alice never got it.
+        O = self.hq_client()
+        RN = self.regional("RN", "north-office", *QUIET)
+        A = self.rep_at(RN, "alice", region="north")
+        m = O.add("customer", name="Mover", region="south", city="m0")
+        O.edit("customer", m, region="north")
+        self.sync(O)
+        self.propagate([A], [O])
+        self.assertEqual((by_id(A.dump())[m]["region"], by_id(A.dump())[m]["city"]),
+                         ("north", "m0"))
         self.assertTiers({A: RN}, [O])
 
 if __name__ == "__main__":
