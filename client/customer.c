@@ -1,7 +1,7 @@
 /*
 ** customer.c -- operations on whole customer records: copy and merge.
 **
-** Both are ordinary captured writes (the triggers log them), so a merge
+** Both are ordinary captured writes (capture.c logs them), so a merge
 ** made offline syncs like any other edit: the re-pointed contacts, visits,
 ** opportunities, quotes and orders, the filled-in fields and the deleted
 ** duplicate all travel as changes.

@@ -2,8 +2,9 @@
 ** record.c -- create, read, update, delete, list and dump records of any
 ** entity, driven by the schema metadata (one code path for all tables).
 **
-** Every write runs inside a savepoint, so a call either fully happens (with
-** its change-log rows, written by the capture triggers) or not at all.
+** Every write runs inside a savepoint or the caller's transaction, so a
+** call either fully happens (with its change-log rows, which capture.c
+** writes before the savepoint ends) or not at all.
 */
 #include "replica_int.h"
 

@@ -4,7 +4,7 @@
 **
 ** A replica is one SQLite file in WAL mode with synchronous=FULL: a write
 ** the library reports as done survives a crash or power cut.  Migrations
-** and capture-trigger generation run at open (schema.c, capture.c).
+** and the capture set-up run at open (schema.c, capture.c).
 */
 #include "replica_int.h"
 

@@ -152,8 +152,8 @@ int fs_replica__apply_delete(fs_replica *r, const fs_table *t,
 ** object).  1 found (*out owned by caller), 0 no such record, <0 error. */
 int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
                            const char *rid, const char *col);
-/* Opens a server's central database: the same schema, no capture
-** triggers (a server keeps its own log, fs_log). */
+/* Opens a server's central database: the same schema, no change
+** capture (a server keeps its own log, fs_log). */
 /* Runs sql_fmt, its one %s replaced by the condition "the rows of u that
 ** hang off record ?1 of top" (fs_schema__hangs_sql), with ?1 = id and ?2 =
 ** arg2 (NULL: unbound).  0 without running anything when u does not hang

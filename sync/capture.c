@@ -294,12 +294,17 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 	(void)k2;
 	if (!cap->on || !s || cap->failed || strcmp(zdb, "main"))
 		return;
-	for (ti = 0; ti < s->ntables && !t; ti++)
-		if (!strcmp(s->tables[ti].name, ztab))
-			t = &s->tables[ti];
-	if (!t)
-		return;
-	ti--;
+	/* The table of the last row first: a statement writes one. */
+	ti = cap->last_ti;
+	if (ti >= s->ntables || strcmp(s->tables[ti].name, ztab)) {
+		for (ti = 0; ti < s->ntables; ti++)
+			if (!strcmp(s->tables[ti].name, ztab))
+				break;
+		if (ti == s->ntables)
+			return;
+		cap->last_ti = ti;
+	}
+	t = &s->tables[ti];
 	rc = op == SQLITE_INSERT
 	     ? sqlite3_preupdate_new(db, cap->idpos[ti], &id)
 	     : sqlite3_preupdate_old(db, cap->idpos[ti], &id);
@@ -449,7 +454,7 @@ void fs_capture__discard(fs_capture *cap, size_t mark)
 }
 
 #define FLUSH_ROWS 64
-#define NOTE_PARAMS 9
+#define NOTE_PARAMS 8
 
 static const int flush_sizes[3] = { FLUSH_ROWS, 8, 1 };
 
@@ -459,12 +464,30 @@ static sqlite3_stmt *rows_stmt(fs_capture *cap, int slot, fs_err *e)
 	fs_buf sql = FS_BUF_INIT;
 	int i, rc;
 
-	if (cap->ins[slot])
+	/* The device is the same on every row: written into the statement
+	** (a UUID, checked when the replica was opened), not bound 64 times. */
+	if (cap->ins[slot] && !strcmp(cap->ins_device, cap->device))
 		return cap->ins[slot];
+	if (strcmp(cap->ins_device, cap->device)) {
+		for (i = 0; i < 3; i++) {
+			sqlite3_finalize(cap->ins[i]);
+			cap->ins[i] = NULL;
+		}
+		snprintf(cap->ins_device, sizeof(cap->ins_device), "%s", cap->device);
+	}
 	fs_buf_puts(&sql, "INSERT INTO fs_change(tbl, rid, op, col, val, old, "
-	            "hlc, device, base) VALUES ");
-	for (i = 0; i < flush_sizes[slot]; i++)
-		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?)");
+	            "hlc, base, device) VALUES ");
+	for (i = 0; i < flush_sizes[slot]; i++) {
+		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,'" : "(?,?,?,?,?,?,?,?,'");
+		fs_buf_puts(&sql, cap->ins_device);
+		fs_buf_puts(&sql, "')");
+	}
+	if (!fs_uuid__valid(cap->ins_device)) {
+		fs_buf_free(&sql);
+		fs_err__set(e, FS_ECORRUPT, "the replica's device id '%s' is not a "
+		            "UUID", cap->ins_device);
+		return NULL;
+	}
 	if (sql.failed) {
 		fs_err__set(e, FS_ERROR, "out of memory");
 		return NULL;
@@ -508,8 +531,7 @@ static void bind_note(fs_capture *cap, sqlite3_stmt *st, int i,
 	bind_str(cap, st, p + 6, x->old);
 	sqlite3_bind_int64(st, p + 7, (sqlite3_int64)fs_hlc__next(&cap->clock,
 	                   fs_hlc__wall_ms()));
-	sqlite3_bind_text(st, p + 8, cap->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, p + 9, cap->base);
+	sqlite3_bind_int64(st, p + 8, cap->base);
 }
 
 /* Drops the first k notes, moving the rest and their strings to the

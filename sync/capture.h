@@ -99,6 +99,8 @@ typedef struct fs_capture {
 	int failed;          /* the hook could not note a change */
 	char why[96];
 	sqlite3_stmt *ins[3];  /* INSERTs of 64, 8 and 1 log rows */
+	char ins_device[FS_UUID_LEN + 1];   /* the device they write */
+	size_t last_ti;          /* the table the hook saw last */
 } fs_capture;
 
 /* Registers the commit hooks and the SQL functions fs_hlc_next(),
