@@ -142,6 +142,37 @@ class Capture(FsTestCase):
         raw = r.sql("SELECT val FROM fs_change WHERE op='U' AND col='list_price'")
         self.assertEqual(loads(raw[0][0]), 1300)
 
+    def test_creations_are_logged_as_they_were_made(self):
+        """A creation is logged without its fields (sync/capture.h): the
+        record, with each field edited since at the value its first edit
+        replaced, or the fields its deletion kept.  The push sends what
+        `changes` shows, so this is what the server gets.  Here the same
+        id is created, edited, deleted and created again before a push."""
+        r = self.r
+        rid = "01900000-0000-7000-8000-00000000c0de"
+        r.ok("customer", "add", "--id", rid, "--name", "First", "--city", "a1",
+             "--phone", "p1")
+        r.edit("customer", rid, city="a2")
+        r.edit("customer", rid, city="a3", notes="n1")
+        r.ok("customer", "delete", rid)
+        r.ok("customer", "add", "--id", rid, "--name", "Second", "--city", "b1")
+        r.edit("customer", rid, city="b2", phone="q2")
+        other = r.add("customer", name="Untouched", city="u1")
+        ch = r.changes()
+        self.assertEqual([(x["id"], x["op"], x["column"]) for x in ch],
+                         [(rid, "I", None), (rid, "U", "city"), (rid, "U", "city"),
+                          (rid, "U", "notes"), (rid, "D", None), (rid, "I", None),
+                          (rid, "U", "city"), (rid, "U", "phone"), (other, "I", None)])
+        made = [x["value"] for x in ch if x["op"] == "I"]
+        pick = [(v["name"], v["city"], v["phone"], v["notes"]) for v in made]
+        self.assertEqual(pick, [("First", "a1", "p1", None), ("Second", "b1", None, None),
+                                ("Untouched", "u1", None, None)])
+        self.assertEqual([x["value"] for x in ch if x["op"] == "U"],
+                         ["a2", "a3", "n1", "b2", "q2"])
+        # the creations stay as they were, whatever comes after
+        r.edit("customer", other, city="u2", name="Renamed")
+        self.assertEqual(r.changes()[:len(ch)], ch)
+
     def test_hlc_increases_across_processes(self):
         r = self.r
         ids = [r.add("customer", name="C%d" % i) for i in range(6)]
