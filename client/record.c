@@ -108,12 +108,13 @@ static const fs_column *check_column(const fs_table *t, const char *text)
 
 static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 {
+	size_t mark = fs_capture__mark(&r->cap);
 	int rc = sqlite3_step(st);
 
-	/* Inside a long transaction, log the captured changes in whole
-	** statements as they come: the notes waiting stay few. */
 	if (rc == SQLITE_DONE)
-		return fs_replica__flush(r, 0);
+		return 0;
+	/* The statement was undone: so are the changes it noted. */
+	fs_capture__discard(&r->cap, mark);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		const char *m = sqlite3_errmsg(r->db);
 		if (!strncmp(m, "CHECK constraint failed: ", 25)) {
@@ -253,6 +254,7 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 	}
 	if (run_write(r, st, t) < 0)
 		goto done;
+	fs_replica__flush_some(r);
 	if (out_id)
 		memcpy(out_id, id, FS_ID_SIZE);
 	error = 0;
@@ -329,6 +331,7 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 		fs_err__set(&r->err, FS_ENOTFOUND, "no %s with id '%s'", t->noun, id);
 		goto done;
 	}
+	fs_replica__flush_some(r);
 	error = 0;
 done:
 	fs_replica__finish(r, st);
@@ -935,15 +938,15 @@ static int collect(void *payload, int64_t seq, const char *json)
 		int64_t *s = realloc(c->seq, want * sizeof(*s));
 		char **j;
 		if (!s)
-			return -1;
+			return 1;
 		c->seq = s;
 		if (!(j = realloc(c->json, want * sizeof(*j))))
-			return -1;
+			return 1;
 		c->json = j;
 		c->alloc = want;
 	}
 	if (!(c->json[c->n] = strdup(json)))
-		return -1;
+		return 1;
 	c->seq[c->n++] = seq;
 	return 0;
 }
@@ -964,6 +967,9 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 	creations made = { NULL, NULL, 0, 0, 0 };
 	int rc;
 
+	/* Inside a transaction, changes may still wait to be logged. */
+	if (r->cap.n && fs_replica__flush(r, 1) < 0)
+		return r->err.code;
 	if ((rc = fs_capture__creations(r->db, &r->schema, collect, &made,
 	                                 &r->err)) != 0) {
 		creations_free(&made);
@@ -1011,6 +1017,8 @@ int fs_change_count(int64_t *out, fs_replica *r)
 	int rc;
 
 	*out = 0;
+	if (r->cap.n && fs_replica__flush(r, 1) < 0)
+		return r->err.code;
 	if (fs_replica__prepare(&st, r, "SELECT count(*) FROM fs_change") < 0)
 		return r->err.code;
 	rc = sqlite3_step(st);

@@ -216,13 +216,18 @@ int fs_replica__tx_begin(fs_replica *r)
 {
 	if (r->depth == FS_TX_DEPTH)
 		return fs_err__set(&r->err, FS_ERROR, "write calls nested too deep");
+	/* A savepoint starts with no captured change waiting: those of the
+	** writes before it go to the log now, so that a rollback to it drops
+	** exactly the waiting ones, and a flush inside it writes only its
+	** own (capture.h). */
+	if (r->cap.n && fs_replica__flush(r, 1) < 0)
+		return r->err.code;
 	/* Outside a transaction, take the write lock first: a call that
 	** reads before it writes (the rules, a merge) could not write in a
 	** deferred transaction once another process had. */
-	if (r->depth == 0 && !r->explicit_tx) {
-		if (run(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
-			return r->err.code;
-	}
+	if (r->depth == 0 && !r->explicit_tx &&
+	    run(r, "BEGIN IMMEDIATE", "starting a transaction") < 0)
+		return r->err.code;
 	if (run(r, "SAVEPOINT fs_op", "starting a transaction") < 0) {
 		if (r->depth == 0 && !r->explicit_tx) {
 			fs_err keep = r->err;
@@ -231,29 +236,36 @@ int fs_replica__tx_begin(fs_replica *r)
 		}
 		return r->err.code;
 	}
-	r->marks[r->depth++] = fs_capture__mark(&r->cap);
+	r->depth++;
 	return 0;
 }
 
 int fs_replica__flush(fs_replica *r, int all)
 {
-	size_t written;
-	int i;
-
-	if (fs_capture__flush(&r->cap, all, &written, &r->err) < 0)
+	if (fs_capture__flush(&r->cap, all, NULL, &r->err) < 0)
 		return r->err.code;
-	for (i = 0; i < r->depth; i++)
-		r->marks[i] = r->marks[i] > written ? r->marks[i] - written : 0;
 	return 0;
+}
+
+void fs_replica__flush_some(fs_replica *r)
+{
+	fs_err scratch;
+
+	/* A failure here is not the call's: the changes stay waiting (or are
+	** in the log already) and the flush at the end reports it. */
+	memset(&scratch, 0, sizeof(scratch));
+	fs_capture__flush(&r->cap, 0, NULL, &scratch);
 }
 
 int fs_replica__tx_end(fs_replica *r, int rc)
 {
-	size_t mark = r->depth > 0 ? r->marks[--r->depth] : 0;
-	int outer = r->depth == 0 && !r->explicit_tx;
+	int outer;
 
+	if (r->depth > 0)
+		r->depth--;
+	outer = r->depth == 0 && !r->explicit_tx;
 	if (rc == 0) {
-		/* All notes before the outermost savepoint commits; else whole
+		/* All changes before the outermost savepoint commits; else whole
 		** statements' worth (many small writes in one transaction share
 		** each INSERT into the log). */
 		if (fs_replica__flush(r, outer) == 0 &&
@@ -262,7 +274,10 @@ int fs_replica__tx_end(fs_replica *r, int rc)
 			return 0;
 		rc = r->err.code;
 	}
-	fs_capture__discard(&r->cap, mark);
+	/* The savepoint started with nothing waiting: what waits now was
+	** written inside it, and goes with it; so does a failure to note. */
+	fs_capture__discard(&r->cap, 0);
+	r->cap.failed = 0;
 	/* Keep the first error's message: the rollback must not replace it. */
 	{
 		fs_err keep = r->err;

@@ -29,7 +29,7 @@ typedef struct fs_stmt_slot {
 	int in_use;          /* handed out and not yet finished */
 } fs_stmt_slot;
 
-#define FS_TX_DEPTH 32
+#define FS_TX_DEPTH 32   /* deepest nesting of write calls */
 
 struct fs_replica {
 	sqlite3 *db;
@@ -38,10 +38,7 @@ struct fs_replica {
 	fs_capture cap;
 	char *path;
 	int explicit_tx;     /* inside fs_replica_begin() */
-	/* fs_replica__tx_begin() nesting, and the capture notes waiting at
-	** each level's start (what a rollback to that level drops). */
-	int depth;
-	size_t marks[FS_TX_DEPTH];
+	int depth;           /* fs_replica__tx_begin() nesting */
 	unsigned int sales_flags;  /* FS_ORDER_* of the order call under way */
 	int server;          /* a server's central database: no capture */
 	fs_rand rnd;         /* randomness for ids */
@@ -79,6 +76,9 @@ int fs_replica__tx_end(fs_replica *r, int rc);
 ** multi-row statements' worth.  Before writing a log row directly, flush
 ** all, so the rows stay in the order of the writes. */
 int fs_replica__flush(fs_replica *r, int all);
+/* After a write inside a long transaction: whole statements' worth, if
+** that many wait, so that few do; a failure is left to the final flush. */
+void fs_replica__flush_some(fs_replica *r);
 
 const fs_table *fs_replica__table(fs_replica *r, const char *entity);
 /* Converts the text form of a value of column c; FS_EINVALID naming the

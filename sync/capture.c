@@ -89,7 +89,7 @@ static int on_commit(void *p)
 	fs_capture *cap = p;
 
 	cap->synced = 0;
-	return cap->n != 0;
+	return cap->n != 0 || cap->failed;
 }
 
 static void on_rollback(void *p)
@@ -593,9 +593,14 @@ int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e)
 				bind_note(cap, st, i, &cap->notes[done + (size_t)i]);
 			rc = sqlite3_step(st);
 			sqlite3_reset(st);
-			if (rc != SQLITE_DONE)
-				return fs_err__sqlite(e, cap->db, rc,
-				                      "writing the change log");
+			if (rc != SQLITE_DONE) {
+				/* The statements before this one are in the log. */
+				fs_err__sqlite(e, cap->db, rc, "writing the change log");
+				drop_front(cap, done);
+				if (written)
+					*written = done;
+				return e->code;
+			}
 			done += (size_t)k;
 		}
 	}
@@ -766,6 +771,8 @@ static int put_member(void *payload, const fs_json_member *m)
 			break;
 	if (i < t->ncols && rb->c->orig[i])
 		return fs_buf_puts(rb->out, rb->c->orig[i]) < 0;
+	if (m->type == FS_JSON_INT && !m->val)   /* true or false */
+		return fs_buf_puts(rb->out, m->i ? "true" : "false") < 0;
 	switch (m->type) {
 	case FS_JSON_NULL:
 		return fs_buf_puts(rb->out, "null") < 0;
@@ -838,9 +845,10 @@ static int read_creations(creation **out, size_t *nout, sqlite3 *db,
 			c->seq = sqlite3_column_int64(st, 0);
 			c->t = t;
 			c->open = 1;
-			if (!(c->rid = strdup(rid)) || idmap_put(&m, id_hash(t, rid), n))
+			if (!(c->rid = strdup(rid)))
 				goto oom;
-			n++;
+			if (idmap_put(&m, id_hash(t, rid), n++))
+				goto oom;
 			continue;
 		}
 		if (!(c = idmap_find(&m, cs, t, rid, &slot)))
@@ -878,7 +886,7 @@ oom:
 	free(m.h);
 	free(m.at);
 	*out = cs;
-	*nout = n + (n < alloc && cs && cs[n].rid ? 1 : 0);
+	*nout = n;   /* the entries made whole: only they hold memory */
 	return fs_err__set(e, FS_ERROR, "out of memory");
 }
 
@@ -948,7 +956,7 @@ int fs_capture__creations(sqlite3 *db, const fs_schema *s,
 		if (creation_json(&json, c, base, e) < 0)
 			goto done;
 		if ((rc = cb(payload, c->seq, json.ptr)) != 0) {
-			error = rc;
+			error = rc;   /* the callback's: < 0 with e set, or > 0 */
 			goto done;
 		}
 	}
@@ -958,7 +966,7 @@ done:
 	free_creations(cs, n);
 	fs_buf_free(&sql);
 	fs_buf_free(&json);
-	return error < 0 ? e->code : error;
+	return error == -1 ? e->code : error;
 }
 
 typedef struct settling {

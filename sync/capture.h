@@ -112,7 +112,8 @@ int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e);
 /* Writes the oldest notes to fs_change: all of them, or (all == 0) only
 ** whole 64-row statements' worth, keeping the rest for later.  Returns
-** how many were written through *written (may be NULL). */
+** how many were written through *written (may be NULL), also on failure
+** (those are in the log; the rest wait). */
 int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e);
 /* Tells the hook that the next UPDATE sets only fields cols[0..n) (indexes
 ** into t->cols) of record id; cleared with n == 0.  Other rows the
@@ -120,7 +121,8 @@ int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e);
 void fs_capture__expect(fs_capture *cap, const fs_table *t, const char *id,
                         const int *cols, size_t n);
 /* How many notes are waiting; discard() drops those after the mark (the
-** writes they describe were rolled back). */
+** writes they describe were rolled back: a failed statement, or a
+** savepoint, which starts with none waiting). */
 size_t fs_capture__mark(const fs_capture *cap);
 void fs_capture__discard(fs_capture *cap, size_t mark);
 void fs_capture__free(fs_capture *cap);
@@ -136,7 +138,8 @@ int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e);
 int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias);
 
 /* The fields of every creation logged without them ('I', val NULL), in
-** log order: cb(payload, seq, json) for each; a non-zero return stops.  A
+** log order: cb(payload, seq, json) for each; a non-zero return stops the
+** walk and is returned (negative: an error cb set in e).  A
 ** creation whose record is gone without a 'D' row to tell its fields (it
 ** cannot happen through the library) is left out.  One pass over the log,
 ** memory for the creations only. */

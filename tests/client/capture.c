@@ -1,0 +1,205 @@
+/*
+** capture.c -- change capture inside the library's transactions, through
+** the public API: whatever fs_replica_commit() commits has its log rows,
+** whatever a failed call or a rollback undoes has none (sync/capture.h).
+** The pre-update hook notes changes in memory and writes them 64 rows
+** at a time; these cases sit on either side of that boundary.
+*/
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "../sync/check.h"
+#include "fieldsync.h"
+
+static char dir[256];
+
+/* A fresh replica at dir/name. */
+static fs_replica *open_new(const char *name, char *path, size_t size)
+{
+	fs_replica *r = NULL;
+
+	snprintf(path, size, "%s/%s", dir, name);
+	unlink(path);
+	if (fs_replica_open(&r, path, NULL) < 0) {
+		fprintf(stderr, "open %s: %s\n", path, fs_replica_errmsg(r));
+		exit(1);
+	}
+	return r;
+}
+
+/* One integer from sql on the file at path. */
+static long long count(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Every record of every table has exactly one 'I' row, and no 'I' row is
+** without its record. */
+static int log_matches(const char *path)
+{
+	static const char *tables[] = { "customer", "contact", "product",
+	                                "sales_order", "order_line" };
+	char sql[512];
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+		snprintf(sql, sizeof(sql),
+		         "SELECT (SELECT count(*) FROM \"%s\" t WHERE (SELECT count(*) "
+		         "FROM fs_change c WHERE c.op = 'I' AND c.tbl = '%s' AND "
+		         "c.rid = t.id) <> 1) + (SELECT count(*) FROM fs_change c "
+		         "WHERE c.op = 'I' AND c.tbl = '%s' AND NOT EXISTS (SELECT 1 "
+		         "FROM \"%s\" t WHERE t.id = c.rid))", tables[i], tables[i],
+		         tables[i], tables[i]);
+		if (count(path, sql) != 0) {
+			fprintf(stderr, "  %s: records and 'I' rows differ\n", tables[i]);
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+/* In one transaction: a customer with a credit limit of 1, an order over
+** it, pad contacts, then a second order, refused by the credit check
+** (its savepoint rolled back); then commit.  The records kept must all
+** have their log rows, whatever pad is. */
+static void refused_call_inside_a_transaction(int pad)
+{
+	char path[512], c[FS_ID_SIZE], p[FS_ID_SIZE], o[FS_ID_SIZE],
+	     x[FS_ID_SIZE];
+	fs_field cf[] = { { "name", "Acme" }, { "credit_limit", "1" } };
+	fs_field pf[] = { { "sku", "S1" }, { "name", "P" }, { "list_price", "50" } };
+	fs_field of[] = { { "customer", c } };
+	fs_field lf[] = { { "order", o }, { "product", p }, { "quantity", "1" },
+	                  { "unit_price", "50" } };
+	fs_field kf[] = { { "customer", c }, { "name", "K" } };
+	fs_replica *r = open_new("refused.db", path, sizeof(path));
+	int i, rc;
+
+	CHECK(fs_replica_begin(r) == 0);
+	CHECK(fs_record_insert(c, r, "customer", cf, 2) == 0);
+	CHECK(fs_record_insert(p, r, "product", pf, 3) == 0);
+	CHECK(fs_record_insert(o, r, "order", of, 1) == 0);
+	lf[0].value = o;
+	CHECK(fs_record_insert(x, r, "order_line", lf, 4) == 0);
+	for (i = 0; i < pad; i++)
+		CHECK(fs_record_insert(x, r, "contact", kf, 2) == 0);
+	rc = fs_record_insert(x, r, "order", of, 1);
+	CHECK(rc != 0);   /* over the credit limit */
+	/* A statement that fails by itself (an enumeration) notes nothing. */
+	{
+		fs_field bad[] = { { "name", "B" }, { "level", "Z" } };
+		CHECK(fs_record_insert(x, r, "customer", bad, 2) != 0);
+	}
+	CHECK(fs_replica_commit(r) == 0);
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM contact") == pad);
+	CHECK(count(path, "SELECT count(*) FROM sales_order") == 1);
+	if (!log_matches(path))
+		fprintf(stderr, "  (pad %d)\n", pad);
+	CHECK(log_matches(path));
+}
+
+/* Changes waiting in a transaction are listed and counted, and dropped
+** with everything else by fs_replica_discard_unsynced(). */
+static int seen(const fs_change *ch, void *payload)
+{
+	(void)ch;
+	++*(int *)payload;
+	return 0;
+}
+
+static void waiting_changes(void)
+{
+	char path[512], c[FS_ID_SIZE];
+	fs_field cf[] = { { "name", "Acme" } };
+	fs_replica *r = open_new("waiting.db", path, sizeof(path));
+	int64_t n = -1;
+	int listed = 0;
+
+	CHECK(fs_replica_begin(r) == 0);
+	CHECK(fs_record_insert(c, r, "customer", cf, 1) == 0);
+	CHECK(fs_change_count(&n, r) == 0 && n == 1);
+	CHECK(fs_change_foreach(r, seen, &listed) == 0 && listed == 1);
+	CHECK(fs_record_insert(c, r, "customer", cf, 1) == 0);
+	CHECK(fs_replica_discard_unsynced(r) == 0);
+	CHECK(fs_replica_commit(r) == 0);
+	CHECK(fs_change_count(&n, r) == 0 && n == 0);
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM customer") == 0);
+	CHECK(count(path, "SELECT count(*) FROM fs_change") == 0);
+}
+
+/* A rolled-back transaction leaves nothing waiting: the next one logs
+** only its own changes. */
+static void rollback_then_more(void)
+{
+	char path[512], c[FS_ID_SIZE];
+	fs_field cf[] = { { "name", "Acme" } };
+	fs_replica *r = open_new("rollback.db", path, sizeof(path));
+	int i;
+
+	CHECK(fs_replica_begin(r) == 0);
+	for (i = 0; i < 100; i++)
+		CHECK(fs_record_insert(c, r, "customer", cf, 1) == 0);
+	CHECK(fs_replica_rollback(r) == 0);
+	CHECK(fs_replica_begin(r) == 0);
+	for (i = 0; i < 3; i++)
+		CHECK(fs_record_insert(c, r, "customer", cf, 1) == 0);
+	CHECK(fs_replica_commit(r) == 0);
+	CHECK(fs_record_insert(c, r, "customer", cf, 1) == 0);   /* no tx */
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM customer") == 4);
+	CHECK(log_matches(path));
+}
+
+static void remove_all(void)
+{
+	static const char *names[] = { "refused.db", "waiting.db", "rollback.db" };
+	static const char *ext[] = { "", "-wal", "-shm" };
+	char p[600];
+	size_t i, k;
+
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++)
+		for (k = 0; k < 3; k++) {
+			snprintf(p, sizeof(p), "%s/%s%s", dir, names[i], ext[k]);
+			unlink(p);
+		}
+	rmdir(dir);
+}
+
+int main(void)
+{
+	static const int pads[] = { 0, 55, 58, 59, 60, 61, 62, 63, 64, 130 };
+	const char *tmp = getenv("TMPDIR");
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s/fs_test_capture_XXXXXX",
+	         tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	for (i = 0; i < sizeof(pads) / sizeof(*pads); i++)
+		refused_call_inside_a_transaction(pads[i]);
+	waiting_changes();
+	rollback_then_more();
+	remove_all();
+	return CHECK_EXIT();
+}
