@@ -19,10 +19,7 @@
 
 int fs_replica__capture(fs_replica *r, int on)
 {
-	int was = r->cap.on;
-
-	r->cap.on = on;
-	return was;
+	return fs_capture__switch(&r->cap, on);
 }
 
 /* The INSERT of a whole record into table t, prepared once per handle:

@@ -430,7 +430,7 @@ static int init_identity(fs_replica *r)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		last = (uint64_t)sqlite3_column_int64(st, 0);
 	r->cap.clock.last = last;
-	r->cap.on = 1;
+	fs_capture__switch(&r->cap, 1);
 	error = 0;
 done:
 	fs_replica__finish(r, st);

@@ -423,8 +423,22 @@ int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e)
 		}
 	/* Only now: a server's connections, which never capture, do not pay
 	** for the hook on every write. */
-	sqlite3_preupdate_hook(cap->db, on_preupdate, cap);
+	if (cap->on)
+		sqlite3_preupdate_hook(cap->db, on_preupdate, cap);
 	return 0;
+}
+
+int fs_capture__switch(fs_capture *cap, int on)
+{
+	int was = cap->on;
+
+	cap->on = on;
+	/* Off, SQLite need not prepare a pre-update call for each row (a
+	** snapshot of a million records, say). */
+	if (cap->schema && cap->db)
+		sqlite3_preupdate_hook(cap->db, on ? on_preupdate : NULL,
+		                       on ? cap : NULL);
+	return was;
 }
 
 /* ------------------------------------------------------------ flushing */

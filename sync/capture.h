@@ -110,6 +110,9 @@ int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* Starts capturing the synced tables of s (which must outlive cap):
 ** installs the pre-update hook. */
 int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e);
+/* Switches capture on or off (the sync engine applying remote changes);
+** returns the old state. */
+int fs_capture__switch(fs_capture *cap, int on);
 /* Writes the oldest notes to fs_change: all of them, or (all == 0) only
 ** whole 64-row statements' worth, keeping the rest for later.  Returns
 ** how many were written through *written (may be NULL), also on failure
