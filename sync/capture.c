@@ -758,11 +758,6 @@ static void idmap_del(idmap *m, size_t i)
 	}
 }
 
-/* Writes creation c's JSON into out: its base object (the record now, or
-** its 'D' row) with each field edited since at its first edit's old. */
-static int creation_json(fs_buf *out, const creation *c, const char *base,
-                         fs_err *e);
-
 typedef struct rebuild {
 	fs_buf *out;
 	const creation *c;
@@ -797,6 +792,8 @@ static int put_member(void *payload, const fs_json_member *m)
 	}
 }
 
+/* Writes creation c's JSON into out: its base object (the record now, or
+** its 'D' row) with each field edited since at its first edit's old. */
 static int creation_json(fs_buf *out, const creation *c, const char *base,
                          fs_err *e)
 {
@@ -836,8 +833,9 @@ static int read_creations(creation **out, size_t *nout, sqlite3 *db,
 		creation *c;
 
 		rc = SQLITE_OK;
-		if (!t || !rid || (t->name && strcmp(t->name, (const char *)
-		                   sqlite3_column_text(st, 1))))
+		/* By table name only (fs_schema__table also takes nouns). */
+		if (!t || !rid || strcmp(t->name, (const char *)
+		                         sqlite3_column_text(st, 1)))
 			continue;
 		if (op == 'I') {
 			if (sqlite3_column_type(st, 5) != SQLITE_NULL)
