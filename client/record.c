@@ -180,12 +180,13 @@ static int insert_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
 	fs_buf_puts(&sql, ") VALUES (");
 	fs_buf_puts(&sql, qs.ptr ? qs.ptr : "");
 	fs_buf_putc(&sql, ')');
-	fs_buf_free(&qs);
 	if (sql.failed || qs.failed) {
 		fs_buf_free(&sql);
+		fs_buf_free(&qs);
 		free(cols);
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	}
+	fs_buf_free(&qs);
 	free(r->ins_sql);
 	free(r->ins_cols);
 	r->ins_sql = fs_buf_detach(&sql);
@@ -353,11 +354,10 @@ int fs_record_insert_flags(char *out_id, fs_replica *r, const char *entity,
 
 	if (!t)
 		return r->err.code;
-	/* One INSERT is atomic by itself; only an order (whose credit check
-	** may write the override) needs a savepoint around several writes. */
-	/* A savepoint for an order (its lines and credit check), and for any
-	** write outside a transaction: captured changes are logged when the
-	** savepoint ends (capture.h). */
+	/* Inside a transaction, one INSERT is atomic by itself; outside one it
+	** gets a savepoint, at whose end its changes are logged (capture.h).
+	** An order (whose credit check may write the override) always gets
+	** one around its several writes. */
 	multi = !strcmp(t->name, "sales_order") || sqlite3_get_autocommit(r->db);
 	if (multi && (rc = fs_replica__tx_begin(r)) < 0)
 		return rc;

@@ -242,9 +242,7 @@ int fs_replica__tx_begin(fs_replica *r)
 
 int fs_replica__flush(fs_replica *r, int all)
 {
-	if (fs_capture__flush(&r->cap, all, NULL, &r->err) < 0)
-		return r->err.code;
-	return 0;
+	return fs_capture__flush(&r->cap, all, &r->err) < 0 ? r->err.code : 0;
 }
 
 void fs_replica__flush_some(fs_replica *r)
@@ -254,7 +252,7 @@ void fs_replica__flush_some(fs_replica *r)
 	/* A failure here is not the call's: the changes stay waiting (or are
 	** in the log already) and the flush at the end reports it. */
 	memset(&scratch, 0, sizeof(scratch));
-	fs_capture__flush(&r->cap, 0, NULL, &scratch);
+	fs_capture__flush(&r->cap, 0, &scratch);
 }
 
 int fs_replica__tx_end(fs_replica *r, int rc)
@@ -307,7 +305,7 @@ int fs_replica_commit(fs_replica *r)
 {
 	if (!r->explicit_tx)
 		return fs_err__set(&r->err, FS_EINVALID, "no transaction is open");
-	if (fs_capture__flush(&r->cap, 1, NULL, &r->err) < 0 ||
+	if (fs_replica__flush(r, 1) < 0 ||
 	    fs_replica__exec(r, "COMMIT", "committing") < 0) {
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
 		r->explicit_tx = 0;

@@ -152,8 +152,6 @@ int fs_replica__apply_delete(fs_replica *r, const fs_table *t,
 ** object).  1 found (*out owned by caller), 0 no such record, <0 error. */
 int fs_replica__field_json(char **out, fs_replica *r, const fs_table *t,
                            const char *rid, const char *col);
-/* Opens a server's central database: the same schema, no change
-** capture (a server keeps its own log, fs_log). */
 /* Runs sql_fmt, its one %s replaced by the condition "the rows of u that
 ** hang off record ?1 of top" (fs_schema__hangs_sql), with ?1 = id and ?2 =
 ** arg2 (NULL: unbound).  0 without running anything when u does not hang
@@ -166,6 +164,8 @@ int fs_replica__exec_hanging(fs_replica *r, const fs_table *u,
 ** temp.fs_scope when scoped (server/policy.h). */
 int fs_replica__dump_scoped(fs_replica *r, int scoped, fs_json_cb cb,
                             void *payload);
+/* Opens a server's central database: the same schema, no change
+** capture (a server keeps its own log, fs_log). */
 int fs_replica__open_server(fs_replica **out, const char *path, int create);
 /* Runs SQL that returns no rows (several statements allowed). */
 int fs_replica__exec(fs_replica *r, const char *sql, const char *what);

@@ -696,15 +696,9 @@ static int push(session *x)
 	/* Creations are logged without their fields (capture.h): fill them
 	** in, once and durably, so that a batch resent after a cut is the
 	** same. */
-	if ((rc = fs_replica_begin(r)) < 0)
-		return rc;
-	if ((rc = fs_capture__settle(r->db, &r->schema, &r->err)) < 0) {
-		fs_err keep = r->err;
-		fs_replica_rollback(r);
-		r->err = keep;
-		return rc;
-	}
-	if ((rc = fs_replica_commit(r)) < 0 ||
+	if ((rc = fs_replica__tx_begin(r)) < 0 ||
+	    (rc = fs_replica__tx_end(r, fs_capture__settle(r->db, &r->schema,
+	                                                   &r->err))) < 0 ||
 	    (rc = fs_change_count(&total, r)) < 0)
 		return rc;
 	for (;;) {

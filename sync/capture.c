@@ -35,18 +35,28 @@ static int sync_clock(fs_capture *cap)
 	return rc;
 }
 
+/* The clock synced with the database once per write transaction, before
+** its first stamp (see fs_capture.synced). */
+static int clock_ready(fs_capture *cap)
+{
+	int rc;
+
+	if (cap->synced)
+		return SQLITE_OK;
+	if ((rc = sync_clock(cap)) == SQLITE_OK)
+		cap->synced = 1;
+	return rc;
+}
+
 static void fn_hlc_next(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	fs_capture *cap = sqlite3_user_data(ctx);
 
 	(void)argc;
 	(void)argv;
-	if (!cap->synced) {
-		if (sync_clock(cap) != SQLITE_OK) {
-			sqlite3_result_error(ctx, "cannot read the change clock", -1);
-			return;
-		}
-		cap->synced = 1;
+	if (clock_ready(cap) != SQLITE_OK) {
+		sqlite3_result_error(ctx, "cannot read the change clock", -1);
+		return;
 	}
 	sqlite3_result_int64(ctx,
 	        (sqlite3_int64)fs_hlc__next(&cap->clock, fs_hlc__wall_ms()));
@@ -70,15 +80,6 @@ static void fn_device(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	(void)argc;
 	(void)argv;
 	sqlite3_result_text(ctx, cap->device, -1, SQLITE_STATIC);
-}
-
-static void fn_capturing(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	fs_capture *cap = sqlite3_user_data(ctx);
-
-	(void)argc;
-	(void)argv;
-	sqlite3_result_int(ctx, cap->on);
 }
 
 /* A transaction must not commit with notes not yet in fs_change: that
@@ -336,9 +337,6 @@ int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
 		rc = sqlite3_create_function(db, "fs_device", 0, SQLITE_UTF8, cap,
 		                             fn_device, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function(db, "fs_capturing", 0, SQLITE_UTF8,
-		                             cap, fn_capturing, NULL, NULL);
-	if (rc == SQLITE_OK)
 		rc = sqlite3_create_function(db, "fs_base", 0, SQLITE_UTF8, cap,
 		                             fn_base, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -472,35 +470,41 @@ void fs_capture__discard(fs_capture *cap, size_t mark)
 
 static const int flush_sizes[3] = { FLUSH_ROWS, 8, 1 };
 
+static void rows_stmts_free(fs_capture *cap)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		sqlite3_finalize(cap->ins[i]);
+		cap->ins[i] = NULL;
+	}
+}
+
 /* The INSERT of flush_sizes[slot] log rows, prepared once. */
 static sqlite3_stmt *rows_stmt(fs_capture *cap, int slot, fs_err *e)
 {
 	fs_buf sql = FS_BUF_INIT;
 	int i, rc;
 
-	/* The device is the same on every row: written into the statement
-	** (a UUID, checked when the replica was opened), not bound 64 times. */
-	if (cap->ins[slot] && !strcmp(cap->ins_device, cap->device))
-		return cap->ins[slot];
+	/* The device is the same on every row: written into the statement,
+	** not bound 64 times. */
 	if (strcmp(cap->ins_device, cap->device)) {
-		for (i = 0; i < 3; i++) {
-			sqlite3_finalize(cap->ins[i]);
-			cap->ins[i] = NULL;
+		if (!fs_uuid__valid(cap->device)) {
+			fs_err__set(e, FS_ECORRUPT, "the replica's device id '%s' is "
+			            "not a UUID", cap->device);
+			return NULL;
 		}
+		rows_stmts_free(cap);
 		snprintf(cap->ins_device, sizeof(cap->ins_device), "%s", cap->device);
 	}
+	if (cap->ins[slot])
+		return cap->ins[slot];
 	fs_buf_puts(&sql, "INSERT INTO fs_change(tbl, rid, op, col, val, old, "
 	            "hlc, base, device) VALUES ");
 	for (i = 0; i < flush_sizes[slot]; i++) {
 		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,'" : "(?,?,?,?,?,?,?,?,'");
 		fs_buf_puts(&sql, cap->ins_device);
 		fs_buf_puts(&sql, "')");
-	}
-	if (!fs_uuid__valid(cap->ins_device)) {
-		fs_buf_free(&sql);
-		fs_err__set(e, FS_ECORRUPT, "the replica's device id '%s' is not a "
-		            "UUID", cap->ins_device);
-		return NULL;
 	}
 	if (sql.failed) {
 		fs_err__set(e, FS_ERROR, "out of memory");
@@ -574,13 +578,11 @@ static void drop_front(fs_capture *cap, size_t k)
 	}
 }
 
-int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e)
+int fs_capture__flush(fs_capture *cap, int all, fs_err *e)
 {
 	size_t done = 0, upto;
 	int rc, slot, i;
 
-	if (written)
-		*written = 0;
 	if (cap->failed)
 		return fs_err__set(e, FS_ERROR, "change capture failed: %s",
 		                   cap->why);
@@ -590,12 +592,8 @@ int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e)
 	upto = all ? cap->n : cap->n - cap->n % FLUSH_ROWS;
 	if (upto == 0)
 		return 0;
-	if (!cap->synced) {
-		if ((rc = sync_clock(cap)) != SQLITE_OK)
-			return fs_err__sqlite(e, cap->db, rc,
-			                      "reading the change clock");
-		cap->synced = 1;
-	}
+	if ((rc = clock_ready(cap)) != SQLITE_OK)
+		return fs_err__sqlite(e, cap->db, rc, "reading the change clock");
 	for (slot = 0; slot < 3; slot++) {
 		int k = flush_sizes[slot];
 		sqlite3_stmt *st;
@@ -611,27 +609,18 @@ int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e)
 				/* The statements before this one are in the log. */
 				fs_err__sqlite(e, cap->db, rc, "writing the change log");
 				drop_front(cap, done);
-				if (written)
-					*written = done;
 				return e->code;
 			}
 			done += (size_t)k;
 		}
 	}
 	drop_front(cap, done);
-	if (written)
-		*written = done;
 	return 0;
 }
 
 void fs_capture__free(fs_capture *cap)
 {
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		sqlite3_finalize(cap->ins[i]);
-		cap->ins[i] = NULL;
-	}
+	rows_stmts_free(cap);
 	unbind(cap);
 	free(cap->notes);
 	cap->notes = NULL;
@@ -641,7 +630,9 @@ void fs_capture__free(fs_capture *cap)
 
 /* ---------------------------------------------------------- creations */
 
-int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias)
+/* An SQL expression building the JSON object of t's fields from the row
+** of t named alias. */
+static int object_sql(fs_buf *b, const fs_table *t, const char *alias)
 {
 	size_t i;
 
@@ -916,67 +907,84 @@ static void free_creations(creation *cs, size_t n)
 	free(cs);
 }
 
+/* The statement reading a record of t as a JSON object, prepared once per
+** table (creations of several tables come interleaved in the log). */
+static sqlite3_stmt *record_stmt(sqlite3_stmt **sts, sqlite3 *db,
+                                 const fs_schema *s, const fs_table *t,
+                                 fs_err *e)
+{
+	sqlite3_stmt **st = &sts[t - s->tables];
+	fs_buf sql = FS_BUF_INIT;
+	int rc;
+
+	if (*st)
+		return *st;
+	fs_buf_puts(&sql, "SELECT ");
+	object_sql(&sql, t, "r");
+	fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = ?", t->name);
+	if (sql.failed) {
+		fs_err__set(e, FS_ERROR, "out of memory");
+		return NULL;
+	}
+	rc = sqlite3_prepare_v2(db, sql.ptr, -1, st, NULL);
+	fs_buf_free(&sql);
+	if (rc != SQLITE_OK) {
+		fs_err__sqlite(e, db, rc, "reading a created record");
+		return NULL;
+	}
+	return *st;
+}
+
 int fs_capture__creations(sqlite3 *db, const fs_schema *s,
                           fs_capture_creation_cb cb, void *payload,
                           fs_err *e)
 {
 	creation *cs = NULL;
-	sqlite3_stmt *st = NULL;
-	const fs_table *st_t = NULL;
-	fs_buf sql = FS_BUF_INIT, json = FS_BUF_INIT;
+	sqlite3_stmt **sts = NULL, *st;
+	fs_buf json = FS_BUF_INIT;
 	size_t n = 0, i;
 	int rc, error = -1;
 
 	if ((rc = read_creations(&cs, &n, db, s, e)) < 0)
 		goto done;
+	if (n && !(sts = calloc(s->ntables, sizeof(*sts)))) {
+		fs_err__set(e, FS_ERROR, "out of memory");
+		goto done;
+	}
 	for (i = 0; i < n; i++) {
 		const creation *c = &cs[i];
 		const char *base = c->base;
 
+		st = NULL;
 		if (!base && c->open) {
 			/* Not deleted: the record as it is. */
-			if (st_t != c->t) {
-				sqlite3_finalize(st);
-				st = NULL;
-				fs_buf_clear(&sql);
-				fs_buf_puts(&sql, "SELECT ");
-				fs_capture__object_sql(&sql, c->t, "r");
-				fs_buf_printf(&sql, " FROM \"%s\" r WHERE r.id = ?",
-				              c->t->name);
-				if (sql.failed) {
-					fs_err__set(e, FS_ERROR, "out of memory");
-					goto done;
-				}
-				if ((rc = sqlite3_prepare_v2(db, sql.ptr, -1, &st, NULL)) !=
-				    SQLITE_OK) {
-					fs_err__sqlite(e, db, rc, "reading a created record");
-					goto done;
-				}
-				st_t = c->t;
-			}
-			sqlite3_reset(st);
+			if (!(st = record_stmt(sts, db, s, c->t, e)))
+				goto done;
 			sqlite3_bind_text(st, 1, c->rid, -1, SQLITE_STATIC);
 			if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 				base = (const char *)sqlite3_column_text(st, 0);
 			else if (rc != SQLITE_DONE) {
 				fs_err__sqlite(e, db, rc, "reading a created record");
+				sqlite3_reset(st);
 				goto done;
 			}
 		}
-		if (!base)
-			continue;
-		if (creation_json(&json, c, base, e) < 0)
+		rc = base ? creation_json(&json, c, base, e) : 0;
+		if (st)
+			sqlite3_reset(st);
+		if (rc < 0)
 			goto done;
-		if ((rc = cb(payload, c->seq, json.ptr)) != 0) {
+		if (base && (rc = cb(payload, c->seq, json.ptr)) != 0) {
 			error = rc;   /* the callback's: < 0 with e set, or > 0 */
 			goto done;
 		}
 	}
 	error = 0;
 done:
-	sqlite3_finalize(st);
+	for (i = 0; sts && i < s->ntables; i++)
+		sqlite3_finalize(sts[i]);
+	free(sts);
 	free_creations(cs, n);
-	fs_buf_free(&sql);
 	fs_buf_free(&json);
 	return error == -1 ? e->code : error;
 }

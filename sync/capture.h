@@ -104,8 +104,8 @@ typedef struct fs_capture {
 } fs_capture;
 
 /* Registers the commit hooks and the SQL functions fs_hlc_next(),
-** fs_device(), fs_capturing() and fs_base() (for log rows written in SQL,
-** such as a conflict's resolution). */
+** fs_device() and fs_base() (for log rows written in SQL, such as a
+** conflict's resolution). */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* Starts capturing the synced tables of s (which must outlive cap):
 ** installs the pre-update hook. */
@@ -114,10 +114,9 @@ int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e);
 ** returns the old state. */
 int fs_capture__switch(fs_capture *cap, int on);
 /* Writes the oldest notes to fs_change: all of them, or (all == 0) only
-** whole 64-row statements' worth, keeping the rest for later.  Returns
-** how many were written through *written (may be NULL), also on failure
-** (those are in the log; the rest wait). */
-int fs_capture__flush(fs_capture *cap, int all, size_t *written, fs_err *e);
+** whole 64-row statements' worth, keeping the rest for later.  On failure
+** the statements that went through are in the log and the rest wait. */
+int fs_capture__flush(fs_capture *cap, int all, fs_err *e);
 /* Tells the hook that the next UPDATE sets only fields cols[0..n) (indexes
 ** into t->cols) of record id; cleared with n == 0.  Other rows the
 ** statement may write are compared field by field as usual. */
@@ -135,10 +134,6 @@ void fs_capture__free(fs_capture *cap);
 ** replica, so not a schema migration); call inside the transaction that
 ** migrated the schema. */
 int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e);
-
-/* Appends an SQL expression building the JSON object of t's fields from
-** the row of t named alias. */
-int fs_capture__object_sql(fs_buf *b, const fs_table *t, const char *alias);
 
 /* The fields of every creation logged without them ('I', val NULL), in
 ** log order: cb(payload, seq, json) for each; a non-zero return stops the

@@ -207,12 +207,9 @@ class ConvergeTest(e2eutil.E2ECase):
         A.sync()
         B.sync()
         # B as the old version left it: no website, and the fingerprint of
-        # its old columns.  (Written without the capture triggers, as a
-        # pull would have written it.)
+        # its old columns.  (Written through a plain connection, which the
+        # library's capture does not see, as a pull would have written it.)
         con = sqlite3.connect(B.db)
-        con.create_function("fs_capturing", 0, lambda: 0)   # capture off
-        for f in ("fs_hlc_next", "fs_device", "fs_base"):    # never called
-            con.create_function(f, 0, lambda: None)
         con.execute("UPDATE customer SET website = NULL WHERE id = ?", (cid,))
         con.execute("UPDATE fs_meta SET v = '00000000deadbeef' WHERE k = 'columns'")
         con.commit()

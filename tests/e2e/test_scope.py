@@ -54,14 +54,6 @@ def by_id(dump):
     return {r["id"]: r for r in recs(dump)}
 
 
-def capture_off(con):
-    """Lets sqlite3 connection con write a replica's records without the
-    capture triggers recording it (they call these functions)."""
-    con.create_function("fs_capturing", 0, lambda: 0)
-    for f in ("fs_hlc_next", "fs_device", "fs_base"):    # never called
-        con.create_function(f, 0, lambda: None)
-
-
 def tick():
     time.sleep(0.005)
 
@@ -205,7 +197,6 @@ class ScopeTest(e2eutil.E2ECase):
         self.assertIsNotNone(row, "%s %s not on the server" % (table, rid))
         con = sqlite3.connect(c.db, timeout=30)
         try:
-            capture_off(con)
             con.execute('INSERT INTO "%s"(%s) VALUES (%s)'
                         % (table, ", ".join('"%s"' % x for x in cols),
                            ", ".join("?" * len(cols))), row)
@@ -880,7 +871,6 @@ class ScopeTest(e2eutil.E2ECase):
                                               "city": "kept"}), hlc_ahead=1 << 32)
         con = sqlite3.connect(nina.db, timeout=30)   # the replica agrees
         try:
-            capture_off(con)
             con.execute("UPDATE customer SET city = 'kept' WHERE id = ?", (n,))
             con.commit()
         finally:
