@@ -249,12 +249,33 @@ class Proxy:
         with self.lock:
             self.upstream = port
 
-    def last(self):
+    def last(self, timeout=30):
+        """The last connection's record, once both its pumps are done: a
+        client that has exited may have left bytes the proxy's threads
+        have yet to read (a cut still to fall)."""
         with self.lock:
-            return dict(self.conns[-1]) if self.conns else None
+            info = self.conns[-1] if self.conns else None
+        if info is None:
+            return None
+        info["done"].wait(timeout)
+        with self.lock:
+            return {k: v for k, v in info.items() if k != "done"}
 
     def close(self):
+        # Shut the listening socket down first (a blocked accept() returns
+        # EINVAL), wait for the accept thread, and only then close it.
+        # Closing it under a thread about to call accept() let that thread
+        # accept on the fd number's next owner: the next test's proxy
+        # socket.  It dialled its own dead upstream and closed the
+        # connection (a client saw "connection closed during TLS
+        # handshake", a cut never fell; found with perf's
+        # sock:inet_sock_set_state tracepoint).
         self.stopping = True
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(15)
         try:
             self.ls.close()
         except OSError:
@@ -277,7 +298,8 @@ class Proxy:
                 if rule and rule[2]:
                     self.rule = None
                 info = {"c2s": 0, "s2c": 0, "cut": None, "rule": rule,
-                        "app_c2s": [], "app_s2c": []}
+                        "app_c2s": [], "app_s2c": [],
+                        "done": threading.Event()}
                 self.conns.append(info)
             try:
                 u = socket.create_connection(("127.0.0.1", upstream), timeout=10)
@@ -288,8 +310,9 @@ class Proxy:
             except OSError as ex:
                 c.close()
                 info["cut"] = "upstream refused: %s" % ex
+                info["done"].set()
                 continue
-            st = {"closed": False}
+            st = {"closed": False, "pumps": 2}
             for src, dst, d in ((c, u, "c2s"), (u, c, "s2c")):
                 limit = rule[1] if rule and rule[0] == d else None
                 threading.Thread(target=self._pump,
@@ -297,6 +320,24 @@ class Proxy:
                                  daemon=True).start()
 
     def _pump(self, src, dst, d, limit, info, st, c, u):
+        try:
+            self._forward(src, dst, d, limit, info, st, c, u)
+        finally:
+            # The last pump out closes both sockets: a socket closed under
+            # the other pump frees its fd number, which that pump may be
+            # about to use (CPython reads the fd outside the GIL).
+            with self.lock:
+                st["pumps"] -= 1
+                last = st["pumps"] == 0
+            if last:
+                for s in (c, u):
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+                info["done"].set()
+
+    def _forward(self, src, dst, d, limit, info, st, c, u):
         # limit: None, an int (bytes), or (K, F) (K-th application record)
         rec = None
         if isinstance(limit, tuple):
@@ -371,11 +412,7 @@ class Proxy:
             except OSError:
                 pass
             try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
+                s.shutdown(socket.SHUT_RDWR)   # wakes the other pump
             except OSError:
                 pass
 
