@@ -961,54 +961,70 @@ static void creations_free(creations *c)
 	free(c->seq);
 }
 
+/* Creations per window of the listing: their fields are held in memory
+** while the log up to the window's last creation is listed. */
+#define LIST_WINDOW 16384
+
 int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 {
 	sqlite3_stmt *st = NULL;
 	creations made = { NULL, NULL, 0, 0, 0 };
+	int64_t after = 0, last;
 	int rc;
 
 	/* Inside a transaction, changes may still wait to be logged. */
 	if (r->cap.n && fs_replica__flush(r, 1) < 0)
 		return r->err.code;
-	if ((rc = fs_capture__creations(r->db, &r->schema, collect, &made,
-	                                 &r->err)) != 0) {
-		creations_free(&made);
-		return rc < 0 ? rc : fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
-
 	if (fs_replica__prepare(&st, r,
 	        "SELECT seq, tbl, rid, op, col, val, hlc, device FROM fs_change "
-	        "ORDER BY seq") < 0)
+	        "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq") < 0)
 		return r->err.code;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fs_change c;
-
-		c.seq = sqlite3_column_int64(st, 0);
-		c.table = (const char *)sqlite3_column_text(st, 1);
-		c.id = (const char *)sqlite3_column_text(st, 2);
-		c.op = ((const char *)sqlite3_column_text(st, 3))[0];
-		c.column = (const char *)sqlite3_column_text(st, 4);
-		c.value = (const char *)sqlite3_column_text(st, 5);
-		c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
-		c.device = (const char *)sqlite3_column_text(st, 7);
-		if (c.op == 'D')
-			c.value = NULL;   /* the fields it deleted: not a change */
-		while (made.next < made.n && made.seq[made.next] < c.seq)
-			made.next++;
-		if (c.op == 'I' && !c.value && made.next < made.n &&
-		    made.seq[made.next] == c.seq)
-			c.value = made.json[made.next];
-		if ((rc = cb(&c, payload)) != 0) {
-			fs_replica__finish(r, st);
-			creations_free(&made);
-			return rc;
+	do {
+		creations_free(&made);
+		memset(&made, 0, sizeof(made));
+		if ((rc = fs_capture__creations(r->db, &r->schema, after,
+		                                LIST_WINDOW, &last, collect, &made,
+		                                &r->err)) != 0) {
+			if (rc > 0)
+				rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+			goto done;
 		}
-	}
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, after);
+		sqlite3_bind_int64(st, 2, last);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			fs_change c;
+
+			c.seq = sqlite3_column_int64(st, 0);
+			c.table = (const char *)sqlite3_column_text(st, 1);
+			c.id = (const char *)sqlite3_column_text(st, 2);
+			c.op = ((const char *)sqlite3_column_text(st, 3))[0];
+			c.column = (const char *)sqlite3_column_text(st, 4);
+			c.value = (const char *)sqlite3_column_text(st, 5);
+			c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
+			c.device = (const char *)sqlite3_column_text(st, 7);
+			if (c.op == 'D')
+				c.value = NULL;   /* the fields it deleted: not a change */
+			while (made.next < made.n && made.seq[made.next] < c.seq)
+				made.next++;
+			if (c.op == 'I' && !c.value && made.next < made.n &&
+			    made.seq[made.next] == c.seq)
+				c.value = made.json[made.next];
+			if ((rc = cb(&c, payload)) != 0)
+				goto done;
+		}
+		if (rc != SQLITE_DONE) {
+			rc = fs_err__sqlite(&r->err, r->db, rc,
+			                    "reading the change log");
+			goto done;
+		}
+		rc = 0;
+		after = last;
+	} while (last != INT64_MAX);
+done:
 	creations_free(&made);
 	fs_replica__finish(r, st);
-	if (rc != SQLITE_DONE)
-		return fs_err__sqlite(&r->err, r->db, rc, "reading the change log");
-	return 0;
+	return rc;
 }
 
 int fs_change_count(int64_t *out, fs_replica *r)

@@ -690,16 +690,23 @@ static int push(session *x)
 {
 	fs_replica *r = x->r;
 	unsigned int batch = x->opts->batch ? x->opts->batch : 2000;
-	int64_t total = 0;
+	int64_t total = 0, after, last;
 	int rc;
 
 	/* Creations are logged without their fields (capture.h): fill them
 	** in, once and durably, so that a batch resent after a cut is the
-	** same. */
-	if ((rc = fs_replica__tx_begin(r)) < 0 ||
-	    (rc = fs_replica__tx_end(r, fs_capture__settle(r->db, &r->schema,
-	                                                   &r->err))) < 0 ||
-	    (rc = fs_change_count(&total, r)) < 0)
+	** same.  A window of creations per transaction keeps memory bounded
+	** with a million pending (tools/bench/pending.sh). */
+	for (after = 0; ; after = last) {
+		if ((rc = fs_replica__tx_begin(r)) < 0 ||
+		    (rc = fs_replica__tx_end(r, fs_capture__settle(r->db,
+		             &r->schema, after, FS_CAPTURE_SETTLE_WINDOW, &last,
+		             &r->err))) < 0)
+			return rc;
+		if (last == INT64_MAX)
+			break;
+	}
+	if ((rc = fs_change_count(&total, r)) < 0)
 		return rc;
 	for (;;) {
 		sqlite3_stmt *st = NULL;

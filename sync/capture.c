@@ -802,20 +802,26 @@ static int creation_json(fs_buf *out, const creation *c, const char *base,
 	return out->failed ? fs_err__set(e, FS_ERROR, "out of memory") : 0;
 }
 
-/* Reads the log once: the creations without fields, the first old value
-** of each field edited after them, the 'D' rows ending them. */
-static int read_creations(creation **out, size_t *nout, sqlite3 *db,
-                          const fs_schema *s, fs_err *e)
+/* Reads the log from after on: the first max creations without fields
+** there, the first old value of each field edited after them, the 'D'
+** rows ending them.  *last: the seq of the max-th creation, or INT64_MAX
+** when there were no more than max. */
+static int read_creations(creation **out, size_t *nout, int64_t *last,
+                          sqlite3 *db, const fs_schema *s, int64_t after,
+                          size_t max, fs_err *e)
 {
 	sqlite3_stmt *st = NULL;
 	creation *cs = NULL;
 	idmap m = { NULL, NULL, 0, 0 };
 	size_t n = 0, alloc = 0, slot;
-	int rc;
+	int rc, full = 0;
 
 	rc = sqlite3_prepare_v2(db, "SELECT seq, tbl, rid, op, col, val, old "
-	                        "FROM fs_change WHERE op IN ('I', 'U', 'D') "
-	                        "ORDER BY seq", -1, &st, NULL);
+	                        "FROM fs_change WHERE seq > ? AND "
+	                        "op IN ('I', 'U', 'D') ORDER BY seq", -1, &st,
+	                        NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_bind_int64(st, 1, after);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const fs_table *t = fs_schema__table(s,
 		        (const char *)sqlite3_column_text(st, 1));
@@ -834,6 +840,10 @@ static int read_creations(creation **out, size_t *nout, sqlite3 *db,
 			if (idmap_find(&m, cs, t, rid, &slot)) {
 				cs[m.at[slot]].open = 0;   /* made again: ends the first */
 				idmap_del(&m, slot);
+			}
+			if (n == max) {
+				full = 1;   /* the next window's; read on for edits */
+				continue;
 			}
 			if (n == alloc) {
 				size_t want = alloc ? alloc * 2 : 64;
@@ -881,6 +891,7 @@ static int read_creations(creation **out, size_t *nout, sqlite3 *db,
 	free(m.at);
 	*out = cs;
 	*nout = n;
+	*last = full ? cs[n - 1].seq : INT64_MAX;
 	if (rc != SQLITE_DONE)
 		return fs_err__sqlite(e, db, rc, "reading the change log");
 	return 0;
@@ -935,7 +946,8 @@ static sqlite3_stmt *record_stmt(sqlite3_stmt **sts, sqlite3 *db,
 	return *st;
 }
 
-int fs_capture__creations(sqlite3 *db, const fs_schema *s,
+int fs_capture__creations(sqlite3 *db, const fs_schema *s, int64_t after,
+                          size_t max, int64_t *last,
                           fs_capture_creation_cb cb, void *payload,
                           fs_err *e)
 {
@@ -945,7 +957,9 @@ int fs_capture__creations(sqlite3 *db, const fs_schema *s,
 	size_t n = 0, i;
 	int rc, error = -1;
 
-	if ((rc = read_creations(&cs, &n, db, s, e)) < 0)
+	*last = INT64_MAX;
+	if ((rc = read_creations(&cs, &n, last, db, s, after, max ? max : 1,
+	                         e)) < 0)
 		goto done;
 	if (n && !(sts = calloc(s->ntables, sizeof(*sts)))) {
 		fs_err__set(e, FS_ERROR, "out of memory");
@@ -1009,16 +1023,19 @@ static int settle_one(void *payload, int64_t seq, const char *json)
 	return 0;
 }
 
-int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e)
+int fs_capture__settle(sqlite3 *db, const fs_schema *s, int64_t after,
+                       size_t window, int64_t *last, fs_err *e)
 {
 	settling x = { db, NULL, e };
 	int rc;
 
+	*last = INT64_MAX;
 	rc = sqlite3_prepare_v2(db, "UPDATE fs_change SET val = ?1 WHERE seq = "
 	                        "?2 AND op = 'I' AND val IS NULL", -1, &x.st, NULL);
 	if (rc != SQLITE_OK)
 		return fs_err__sqlite(e, db, rc, "settling created records");
-	rc = fs_capture__creations(db, s, settle_one, &x, e);
+	rc = fs_capture__creations(db, s, after, window, last, settle_one, &x,
+	                           e);
 	sqlite3_finalize(x.st);
 	return rc;
 }

@@ -135,19 +135,28 @@ void fs_capture__free(fs_capture *cap);
 ** migrated the schema. */
 int fs_capture__install(sqlite3 *db, const fs_schema *s, fs_err *e);
 
-/* The fields of every creation logged without them ('I', val NULL), in
-** log order: cb(payload, seq, json) for each; a non-zero return stops the
-** walk and is returned (negative: an error cb set in e).  A
-** creation whose record is gone without a 'D' row to tell its fields (it
-** cannot happen through the library) is left out.  One pass over the log,
-** memory for the creations only. */
+/* The fields of the creations logged without them ('I', val NULL) after
+** log position after, at most max of them, in log order: cb(payload,
+** seq, json) for each; a non-zero return stops the walk and is returned
+** (negative: an error cb set in e).  *last is the seq of the max-th
+** creation (the next window starts after it), or INT64_MAX when there are
+** no more.  A creation whose record is gone without a 'D' row to tell its
+** fields (it cannot happen through the library) is left out.  One pass
+** over the log from after on, memory for max creations: a replica with a
+** million pending creations walks them window by window. */
 typedef int (*fs_capture_creation_cb)(void *payload, int64_t seq,
                                       const char *json);
-int fs_capture__creations(sqlite3 *db, const fs_schema *s,
+int fs_capture__creations(sqlite3 *db, const fs_schema *s, int64_t after,
+                          size_t max, int64_t *last,
                           fs_capture_creation_cb cb, void *payload,
                           fs_err *e);
-/* Writes those fields into val: run inside a write transaction, before
-** the log is pushed. */
-int fs_capture__settle(sqlite3 *db, const fs_schema *s, fs_err *e);
+/* Writes the fields of the window creations after log position after
+** into val; *last as for fs_capture__creations.  Run inside a write
+** transaction, window by window (each its own transaction: a savepoint
+** keeps a copy of every page it changes), before the log is pushed.
+** FS_CAPTURE_SETTLE_WINDOW is ~10 MB of creations. */
+#define FS_CAPTURE_SETTLE_WINDOW 65536
+int fs_capture__settle(sqlite3 *db, const fs_schema *s, int64_t after,
+                       size_t window, int64_t *last, fs_err *e);
 
 #endif

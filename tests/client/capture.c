@@ -1,6 +1,7 @@
 /*
 ** capture.c -- change capture inside the library's transactions, through
-** the public API: whatever fs_replica_commit() commits has its log rows,
+** the public API (and the capture's windows through its internal one):
+** whatever fs_replica_commit() commits has its log rows,
 ** whatever a failed call or a rollback undoes has none (sync/capture.h).
 ** The pre-update hook notes changes in memory and writes them 64 rows
 ** at a time; these cases sit on either side of that boundary.
@@ -15,7 +16,9 @@
 #include <sqlite3.h>
 
 #include "../sync/check.h"
+#include "capture.h"
 #include "fieldsync.h"
+#include "replica_int.h"
 
 static char dir[256];
 
@@ -169,9 +172,129 @@ static void rollback_then_more(void)
 	CHECK(log_matches(path));
 }
 
+/* Creations put together as the push and the listing see them. */
+typedef struct made {
+	int64_t seq[16];
+	char *json[16];
+	int n;
+} made;
+
+static int keep(void *payload, int64_t seq, const char *json)
+{
+	made *m = payload;
+
+	if (m->n == 16)
+		return 1;
+	m->seq[m->n] = seq;
+	m->json[m->n++] = strdup(json);
+	return 0;
+}
+
+static void made_free(made *m)
+{
+	while (m->n)
+		free(m->json[--m->n]);
+}
+
+/* Creations are put together a window at a time (sync/capture.h, so
+** that memory stays bounded however many are pending): whatever the
+** window, and whether it falls between a creation and its edits or its
+** delete, the result is that of one window, and settling writes it.
+** (Internal API: the window sizes the library uses are thousands.) */
+static void creation_windows(void)
+{
+	char path[512], id[6][FS_ID_SIZE];
+	fs_field cf[] = { { "name", "Acme" }, { "city", "Lyon" } };
+	fs_field f1[] = { { "city", "Nice" } }, f2[] = { { "phone", "1" } },
+	         f3[] = { { "phone", "2" } }, f4[] = { { "name", "Acme 2" } };
+	fs_replica *r = open_new("windows.db", path, sizeof(path));
+	made whole = { { 0 }, { 0 }, 0 };
+	int64_t last, after;
+	size_t max;
+	int i, ok;
+
+	CHECK(fs_replica_begin(r) == 0);
+	for (i = 0; i < 5; i++)
+		CHECK(fs_record_insert(id[i], r, "customer", cf, 2) == 0);
+	CHECK(fs_replica_commit(r) == 0);
+	CHECK(fs_record_update(r, "customer", id[1], f1, 1) == 0);
+	CHECK(fs_record_delete(r, "customer", id[2]) == 0);
+	CHECK(fs_record_update(r, "customer", id[3], f2, 1) == 0);
+	CHECK(fs_record_update(r, "customer", id[3], f3, 1) == 0);
+	CHECK(fs_record_update(r, "customer", id[0], f4, 1) == 0);
+	CHECK(fs_record_insert(id[5], r, "customer", cf, 2) == 0);
+	CHECK(fs_record_update(r, "customer", id[5], f1, 1) == 0);
+
+	CHECK(fs_capture__creations(r->db, &r->schema, 0, 100, &last, keep,
+	                            &whole, &r->err) == 0);
+	CHECK(last == INT64_MAX);
+	CHECK(whole.n == 6);
+	for (i = 0; i < whole.n; i++)   /* each as it was made */
+		CHECK(strstr(whole.json[i], "\"city\":\"Lyon\"") &&
+		      strstr(whole.json[i], "\"name\":\"Acme\"") &&
+		      !strstr(whole.json[i], "\"phone\":\""));
+	for (max = 1; max <= 7; max++) {
+		made w = { { 0 }, { 0 }, 0 };
+		int windows = 0;
+
+		after = 0;
+		do {
+			CHECK(fs_capture__creations(r->db, &r->schema, after, max,
+			                            &last, keep, &w, &r->err) == 0);
+			CHECK(last > after);
+			after = last;
+			windows++;
+		} while (last != INT64_MAX && windows < 10);
+		CHECK(windows == (int)((6 + max - 1) / max));   /* ceil(6 / max) */
+		ok = w.n == whole.n;
+		for (i = 0; ok && i < w.n; i++)
+			ok = w.seq[i] == whole.seq[i] &&
+			     !strcmp(w.json[i], whole.json[i]);
+		if (!ok)
+			fprintf(stderr, "window of %zu: creations differ\n", max);
+		CHECK(ok);
+		made_free(&w);
+	}
+
+	after = 0;
+	do {   /* as the push does, a transaction per window */
+		CHECK(fs_replica_begin(r) == 0);
+		CHECK(fs_capture__settle(r->db, &r->schema, after, 2, &last,
+		                         &r->err) == 0);
+		CHECK(fs_replica_commit(r) == 0);
+		CHECK(last > after);
+		after = last;
+	} while (last != INT64_MAX);
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE op = 'I' AND "
+	                  "val IS NULL") == 0);
+	for (i = 0; i < whole.n; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM fs_change WHERE "
+		         "seq = %lld AND op = 'I'", (long long)whole.seq[i]);
+		CHECK(count(path, sql) == 1);
+	}
+	{
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+		i = 0;
+		ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		     SQLITE_OK && sqlite3_prepare_v2(db, "SELECT val FROM fs_change "
+		     "WHERE op = 'I' ORDER BY seq", -1, &st, NULL) == SQLITE_OK;
+		while (ok && sqlite3_step(st) == SQLITE_ROW && i < whole.n)
+			ok = !strcmp((const char *)sqlite3_column_text(st, 0),
+			             whole.json[i++]);
+		CHECK(ok && i == whole.n);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	made_free(&whole);
+}
+
 static void remove_all(void)
 {
-	static const char *names[] = { "refused.db", "waiting.db", "rollback.db" };
+	static const char *names[] = { "refused.db", "waiting.db", "rollback.db",
+	                               "windows.db" };
 	static const char *ext[] = { "", "-wal", "-shm" };
 	char p[600];
 	size_t i, k;
@@ -200,6 +323,7 @@ int main(void)
 		refused_call_inside_a_transaction(pads[i]);
 	waiting_changes();
 	rollback_then_more();
+	creation_windows();
 	remove_all();
 	return CHECK_EXIT();
 }
