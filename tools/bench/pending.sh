@@ -12,7 +12,9 @@
 # run under /usr/bin/time -v.  Measured:
 #   - client peak RSS (Maximum resident set size of /usr/bin/time -v);
 #   - server peak RSS (VmHWM of /proc/PID/status after the sync), and its
-#     RSS before the sync (the baseline);
+#     RSS before the sync (the baseline); its anonymous memory after the
+#     sync (RssAnon: the peak counts the database pages it read through its
+#     memory map, which are the kernel's page cache, not its heap);
 #   - bytes on the wire and the time of the sync, from `sync --json`;
 #   - checks: every change pushed, 0 pending afterwards, the server holds N
 #     customers (read-only SQL count of server.db, and fieldsync-admin dump).
@@ -51,6 +53,9 @@ now() { date +%s.%N; }
 jfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# The server reads its database through a memory map (replica.c): pages it
+# touched count in its RSS as file pages, the kernel's page cache, not heap.
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 
 # Runs "$@" and prints its peak RSS in kB on fd 3; its stdout goes to stdout.
 peak_rss() {
@@ -119,15 +124,17 @@ PY
 	cli_rss=$( { peak_rss "$BIN/fieldsync" --db "$d/r.db" sync --json >"$d/sync.json" 2>"$d/sync.err"; } 3>&1 ) || rc=$?
 	t4=$(now)
 	srv_hwm=$(hwm_kb $spid)
+	srv_anon=$(anon_kb $spid)
 	s=$(grep '^{' "$d/sync.json" || echo '{}')
 	after=$(jfield "$(A status --json)" pending_changes)
 	kill -TERM $spid; wait $spid 2>/dev/null || true; spid=
 	srv_count=$(python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro",uri=True); print(c.execute("SELECT count(*) FROM customer").fetchone()[0])' "$d/srv/server.db")
 	dump_count=$("$BIN/fieldsync-admin" --dir "$d/srv" dump | grep -c '"table":"customer"' || true)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$N" "$(awk "BEGIN{print $t2 - $t1}")" "$imp_rss" "$(awk "BEGIN{print $t4 - $t3}")" "$cli_rss" \
 		"$srv_before" "$srv_hwm" "$(jfield "$s" bytes_out)" "$(jfield "$s" bytes_in)" \
-		"$(jfield "$s" pushed)" "$(jfield "$s" pulled)" "$rc" "$after" "$srv_count" "$dump_count" >>"$results"
+		"$(jfield "$s" pushed)" "$(jfield "$s" pulled)" "$rc" "$after" "$srv_count" "$dump_count" \
+		"$srv_anon" >>"$results"
 	if [ "$rc" -ne 0 ]; then
 		echo "sync of $N pending changes failed (exit $rc):" >&2; tail -5 "$d/sync.err" >&2
 		tail -5 "$d/srv.log" >&2
@@ -143,18 +150,20 @@ def num(x):
     except ValueError: return float("nan")
 R = [dict(n=int(r[0]), imp_s=num(r[1]), imp_rss=num(r[2]), sync_s=num(r[3]), cli_rss=num(r[4]),
           srv_base=num(r[5]), srv_hwm=num(r[6]), out=num(r[7]), inn=num(r[8]), pushed=r[9],
-          pulled=r[10], rc=r[11], after=r[12], srv_count=r[13], dump_count=r[14]) for r in rows]
+          pulled=r[10], rc=r[11], after=r[12], srv_count=r[13], dump_count=r[14],
+          srv_anon=num(r[15])) for r in rows]
 mb = lambda kb: "%.1f MB" % (kb / 1024)
 print("fieldsync pending-changes bench: one replica, N pending new customers, one sync to a fresh")
 print("server over TLS on loopback (client peak RSS by %s; server VmHWM)" % sys.argv[2])
 print()
 hdr = ["N pending", "import", "import RSS", "sync time", "client peak RSS", "server RSS before",
-       "server peak RSS", "bytes out", "B/change", "bytes in", "pushed", "exit", "pending after",
+       "server peak RSS", "server anon after", "bytes out", "B/change", "bytes in", "pushed", "exit", "pending after",
        "server count", "dump count"]
 tab = []
 for r in R:
     tab.append([str(r["n"]), "%.1f s" % r["imp_s"], mb(r["imp_rss"]), "%.1f s" % r["sync_s"],
-                mb(r["cli_rss"]), mb(r["srv_base"]), mb(r["srv_hwm"]), "%d" % r["out"],
+                mb(r["cli_rss"]), mb(r["srv_base"]), mb(r["srv_hwm"]), mb(r["srv_anon"]),
+                "%d" % r["out"],
                 "%.1f" % (r["out"] / r["n"]), "%d" % r["inn"], r["pushed"], r["rc"], r["after"],
                 r["srv_count"], r["dump_count"]])
 w = [max(len(h), *(len(t[i]) for t in tab)) for i, h in enumerate(hdr)]
@@ -166,6 +175,7 @@ if len(R) >= 2:
     print()
     print("ratios, N=%d / N=%d (N ratio %.0fx): bounded memory means ~1x" % (b["n"], a["n"], b["n"] / a["n"]))
     for name, k in [("client peak RSS", "cli_rss"), ("server peak RSS", "srv_hwm"),
+                    ("server anon after", "srv_anon"),
                     ("import peak RSS", "imp_rss"), ("bytes out", "out"), ("sync time", "sync_s"),
                     ("import time", "imp_s")]:
         print("  %-16s %6.2fx" % (name, b[k] / a[k] if a[k] else float("nan")))
