@@ -40,11 +40,15 @@ CREATE TABLE fs_entity(
   ord       INTEGER NOT NULL
 );
 
--- Pending local changes, one row per field change, written by the capture
--- triggers in the same transaction as the change itself.
---   op 'I': insert, val = JSON object of the record's fields
+-- Pending local changes, one row per field change, written by change
+-- capture in the same transaction as the change itself (sync/capture.h:
+-- since capture generation 2, by the library through SQLite's pre-update
+-- hook, and a replica adds a column 'old' of its own).
+--   op 'I': insert, val = JSON object of the record's fields (NULL until
+--           the push puts them together)
 --   op 'U': update of field col, val = JSON-encoded new value
---   op 'D': delete (tombstone), val NULL
+--   op 'D': delete (tombstone); val keeps the deleted fields locally, a
+--           push sends none
 --   op 'R': a conflict resolved here (rid = conflict id), val = resolution
 -- base is the server-log position this replica had seen when the change
 -- was made: the server uses it to tell a concurrent edit (a conflict) from
