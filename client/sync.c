@@ -686,32 +686,39 @@ static int apply_ack(session *x, int64_t first, int64_t last, uint64_t sent)
 	return 0;
 }
 
-static int push(session *x)
+/* Fills in the fields of the creations logged without them after log
+** position after (capture.h), once and durably, so that a batch resent
+** after a cut is the same.  A window of creations per transaction keeps
+** memory bounded with a million pending (tools/bench/pending.sh). */
+static int settle(fs_replica *r, int64_t after)
 {
-	fs_replica *r = x->r;
-	unsigned int batch = x->opts->batch ? x->opts->batch : 2000;
-	int64_t total = 0, after, last;
+	int64_t last;
 	int rc;
 
-	/* Creations are logged without their fields (capture.h): fill them
-	** in, once and durably, so that a batch resent after a cut is the
-	** same.  A window of creations per transaction keeps memory bounded
-	** with a million pending (tools/bench/pending.sh). */
-	for (after = 0; ; after = last) {
+	for (;; after = last) {
 		if ((rc = fs_replica__tx_begin(r)) < 0 ||
 		    (rc = fs_replica__tx_end(r, fs_capture__settle(r->db,
 		             &r->schema, after, FS_CAPTURE_SETTLE_WINDOW, &last,
 		             &r->err))) < 0)
 			return rc;
 		if (last == INT64_MAX)
-			break;
+			return 0;
 	}
-	if ((rc = fs_change_count(&total, r)) < 0)
+}
+
+static int push(session *x)
+{
+	fs_replica *r = x->r;
+	unsigned int batch = x->opts->batch ? x->opts->batch : 2000;
+	int64_t total = 0, unfilled = -1;
+	int rc;
+
+	if ((rc = settle(r, 0)) < 0 || (rc = fs_change_count(&total, r)) < 0)
 		return rc;
 	for (;;) {
 		sqlite3_stmt *st = NULL;
 		fs_buf entries = FS_BUF_INIT;
-		int64_t first = -1, last = -1;
+		int64_t first = -1, last = -1, made = -1;
 		uint64_t n = 0;
 		char id[128];
 
@@ -722,13 +729,26 @@ static int push(session *x)
 		sqlite3_bind_int(st, 1, (int)batch);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			fs_entry en;
+			int64_t seq = sqlite3_column_int64(st, 0);
+			char op = ((const char *)sqlite3_column_text(st, 3))[0];
+
+			/* A creation logged since the settle (another process
+			** wrote meanwhile): the batch ends before it, and it is
+			** filled in before the next.  One that cannot be (its
+			** record gone without a 'D' row: not through the library)
+			** goes as it is, and the server refuses it. */
+			if (op == 'I' && sqlite3_column_type(st, 5) == SQLITE_NULL &&
+			    seq != unfilled) {
+				made = seq;
+				break;
+			}
 			memset(&en, 0, sizeof(en));
-			last = sqlite3_column_int64(st, 0);
+			last = seq;
 			if (first < 0)
 				first = last;
 			en.tbl = (const char *)sqlite3_column_text(st, 1);
 			en.rid = (const char *)sqlite3_column_text(st, 2);
-			en.op = ((const char *)sqlite3_column_text(st, 3))[0];
+			en.op = op;
 			en.col = (const char *)sqlite3_column_text(st, 4);
 			/* A 'D' row's val keeps the deleted fields for the log's
 			** own use (capture.h): a tombstone carries none. */
@@ -746,6 +766,13 @@ static int push(session *x)
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			fs_buf_free(&entries);
 			return fs_err__sqlite(&r->err, r->db, rc, "reading changes");
+		}
+		if (n == 0 && made >= 0) {
+			fs_buf_free(&entries);
+			if ((rc = settle(r, made - 1)) < 0)
+				return rc;
+			unfilled = made;
+			continue;
 		}
 		if (n == 0) {
 			fs_buf_free(&entries);

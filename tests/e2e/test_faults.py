@@ -230,6 +230,42 @@ class FaultTest(e2eutil.E2ECase):
                                               self.proxy.accept_errors[-5:],
                                               self.proxy.events[-8:])))
 
+    def test_records_made_during_a_push_reach_the_server_whole(self):
+        # The push first fills in the fields of creations logged without
+        # them (sync/capture.h), then sends batches until the log is empty.
+        # Records another process creates meanwhile are logged without
+        # their fields after that: the push must fill them in too, never
+        # send a creation without fields (the server would refuse it).
+        A = self.new_client("A", "alice")
+        n = 6000
+        csv = os.path.join(self.tmp, "many.csv")
+        with open(csv, "w") as f:
+            f.write("name,city\n")
+            for i in range(n):
+                f.write("Bulk %05d,City %d\n" % (i, i % 50))
+        names = ["Bulk %05d" % i for i in range(n)]
+        A.ok("customer", "import", csv)
+        sync = subprocess.Popen([e2eutil.FS, "--db", A.db, "sync", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=e2eutil._env(), cwd=self.tmp, text=True)
+        made = 0
+        while sync.poll() is None and made < 200:
+            name = "During %03d" % made
+            A.ok("customer", "add", "--name", name, "--city", "Lyon")
+            names.append(name)
+            made += 1
+        out, err = sync.communicate(timeout=180)
+        self.assertEqual(sync.returncode, 0, self.msg("sync during writes: %r %r"
+                                                      % (out, err)))
+        rep = json.loads(out)
+        self.assertEqual(rep.get("rejected"), 0, self.msg("changes refused: %r" % rep))
+        self.assertGreater(made, 0, "no record was made during the push")
+        self.sync(A)
+        srv = self.check_client_vs_server(A, names, "records made during a push")
+        for r in customers(srv):
+            self.assertIn(r.get("city"), ("Lyon",) + tuple("City %d" % i for i in range(50)),
+                          "a creation reached the server without its fields: %r" % r)
+
     def test_unreachable_server(self):
         self.add_rep("ursula")
         en = self.enroll("ursula", "EN_U")
