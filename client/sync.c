@@ -768,10 +768,15 @@ static int push(session *x)
 			return fs_err__sqlite(&r->err, r->db, rc, "reading changes");
 		}
 		if (n == 0 && made >= 0) {
+			int64_t left = 0;
+
 			fs_buf_free(&entries);
-			if ((rc = settle(r, made - 1)) < 0)
+			if ((rc = settle(r, made - 1)) < 0 ||
+			    (rc = fs_change_count(&left, r)) < 0)
 				return rc;
 			unfilled = made;
+			/* The progress counts what has been written since too. */
+			total = (int64_t)(x->stats->pushed + x->stats->rejected) + left;
 			continue;
 		}
 		if (n == 0) {

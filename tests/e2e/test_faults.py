@@ -7,6 +7,7 @@ leave nothing lost, nothing duplicated, and the client's dump equal to the
 server's (docs/protocol.md: Push, Pull)."""
 import json
 import os
+import re
 import subprocess
 import resource
 import signal
@@ -260,6 +261,8 @@ class FaultTest(e2eutil.E2ECase):
         rep = json.loads(out)
         self.assertEqual(rep.get("rejected"), 0, self.msg("changes refused: %r" % rep))
         self.assertGreater(made, 0, "no record was made during the push")
+        for done, total in re.findall(r"push: (\d+)/(\d+)", err):
+            self.assertLessEqual(int(done), int(total), "push progress: %r" % err)
         self.sync(A)
         srv = self.check_client_vs_server(A, names, "records made during a push")
         for r in customers(srv):
