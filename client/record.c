@@ -923,9 +923,13 @@ done:
 
 /* The fields of the creations logged without them (capture.h), in log
 ** order: what the push will send. */
+typedef struct creation_json {
+	int64_t seq;
+	char *json;
+} creation_json;
+
 typedef struct creations {
-	int64_t *seq;
-	char **json;
+	creation_json *v;
 	size_t n, alloc, next;
 } creations;
 
@@ -935,19 +939,15 @@ static int collect(void *payload, int64_t seq, const char *json)
 
 	if (c->n == c->alloc) {
 		size_t want = c->alloc ? c->alloc * 2 : 64;
-		int64_t *s = realloc(c->seq, want * sizeof(*s));
-		char **j;
-		if (!s)
+		creation_json *p = realloc(c->v, want * sizeof(*p));
+		if (!p)
 			return 1;
-		c->seq = s;
-		if (!(j = realloc(c->json, want * sizeof(*j))))
-			return 1;
-		c->json = j;
+		c->v = p;
 		c->alloc = want;
 	}
-	if (!(c->json[c->n] = strdup(json)))
+	if (!(c->v[c->n].json = strdup(json)))
 		return 1;
-	c->seq[c->n++] = seq;
+	c->v[c->n++].seq = seq;
 	return 0;
 }
 
@@ -956,9 +956,9 @@ static void creations_free(creations *c)
 	size_t i;
 
 	for (i = 0; i < c->n; i++)
-		free(c->json[i]);
-	free(c->json);
-	free(c->seq);
+		free(c->v[i].json);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
 }
 
 /* Creations per window of the listing: their fields are held in memory
@@ -968,7 +968,7 @@ static void creations_free(creations *c)
 int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 {
 	sqlite3_stmt *st = NULL;
-	creations made = { NULL, NULL, 0, 0, 0 };
+	creations made = { NULL, 0, 0, 0 };
 	int64_t after = 0, last;
 	int rc;
 
@@ -981,7 +981,6 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 		return r->err.code;
 	do {
 		creations_free(&made);
-		memset(&made, 0, sizeof(made));
 		if ((rc = fs_capture__creations(r->db, &r->schema, after,
 		                                LIST_WINDOW, &last, collect, &made,
 		                                &r->err)) != 0) {
@@ -1005,11 +1004,11 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 			c.device = (const char *)sqlite3_column_text(st, 7);
 			if (c.op == 'D')
 				c.value = NULL;   /* the fields it deleted: not a change */
-			while (made.next < made.n && made.seq[made.next] < c.seq)
+			while (made.next < made.n && made.v[made.next].seq < c.seq)
 				made.next++;
 			if (c.op == 'I' && !c.value && made.next < made.n &&
-			    made.seq[made.next] == c.seq)
-				c.value = made.json[made.next];
+			    made.v[made.next].seq == c.seq)
+				c.value = made.v[made.next].json;
 			if ((rc = cb(&c, payload)) != 0)
 				goto done;
 		}
