@@ -140,33 +140,64 @@ static int run_write(fs_replica *r, sqlite3_stmt *st, const fs_table *t)
 	return fs_err__sqlite(&r->err, r->db, rc, t->noun);
 }
 
-/* r->ins_sql: the INSERT of vals' fields (and created_at, unless given)
-** into t.  Rebuilt only when the fields differ from the last insert's, so
-** a run of like inserts hands the statement cache the same pointer. */
+/* Whether m holds the SQL of a write of t's fields vals[0..n) (those
+** with a column), in that order. */
+static int write_sql_same(const fs_write_sql *m, const fs_table *t,
+                          const fs_value *vals, size_t n)
+{
+	size_t i, k = 0;
+
+	if (m->t != t || !m->sql)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (vals[i].col && (k >= m->n || m->cols[k++] != vals[i].col))
+			return 0;
+	return k == m->n;
+}
+
+/* Keeps sql (taken over) in m as the write of t's fields vals[0..n). */
+static int write_sql_keep(fs_replica *r, fs_write_sql *m, const fs_table *t,
+                          const fs_value *vals, size_t n, fs_buf *sql)
+{
+	const fs_column **cols = malloc((n ? n : 1) * sizeof(*cols));
+	size_t i, k = 0;
+
+	if (!cols || sql->failed) {
+		free(cols);
+		fs_buf_free(sql);
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (vals[i].col)
+			cols[k++] = vals[i].col;
+	free(m->sql);
+	free(m->cols);
+	m->sql = fs_buf_detach(sql);
+	m->cols = cols;
+	m->n = k;
+	m->t = t;
+	return 0;
+}
+
+/* r->ins.sql: the INSERT of vals' fields (and created_at, unless given)
+** into t. */
 static int insert_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
                       size_t n)
 {
 	fs_buf sql = FS_BUF_INIT, qs = FS_BUF_INIT;
-	const fs_column **cols;
-	size_t i, k = 0;
+	size_t i;
 	int given = 0;
 
-	for (i = 0; i < n; i++)
-		if (vals[i].col && (k >= r->ins_n || r->ins_cols[k++] != vals[i].col))
-			break;
-	if (r->ins_t == t && i == n && k == r->ins_n && r->ins_sql)
+	if (write_sql_same(&r->ins, t, vals, n))
 		return 0;
-	if (!(cols = malloc((n ? n : 1) * sizeof(*cols))))
-		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	/* Plain appends, not printf. */
 	fs_buf_puts(&sql, "INSERT INTO \"");
 	fs_buf_puts(&sql, t->name);
 	fs_buf_puts(&sql, "\"(id");
 	fs_buf_puts(&qs, "?");
-	for (i = k = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		if (!vals[i].col)
 			continue;
-		cols[k++] = vals[i].col;
 		given |= !strcmp(vals[i].col->name, "created_at");
 		fs_buf_puts(&sql, ", \"");
 		fs_buf_puts(&sql, vals[i].col->name);
@@ -180,20 +211,63 @@ static int insert_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
 	fs_buf_puts(&sql, ") VALUES (");
 	fs_buf_puts(&sql, qs.ptr ? qs.ptr : "");
 	fs_buf_putc(&sql, ')');
-	if (sql.failed || qs.failed) {
-		fs_buf_free(&sql);
-		fs_buf_free(&qs);
-		free(cols);
-		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
+	if (qs.failed)
+		sql.failed = 1;
 	fs_buf_free(&qs);
-	free(r->ins_sql);
-	free(r->ins_cols);
-	r->ins_sql = fs_buf_detach(&sql);
-	r->ins_cols = cols;
-	r->ins_n = k;
-	r->ins_t = t;
-	return 0;
+	return write_sql_keep(r, &r->ins, t, vals, n, &sql);
+}
+
+/* Appends n in decimal. */
+static void put_count(fs_buf *b, size_t n)
+{
+	char d[24];
+	size_t k = sizeof(d);
+
+	do
+		d[--k] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	fs_buf_put(b, d + k, sizeof(d) - k);
+}
+
+/* r->upd.sql: the UPDATE of vals' fields of one record of t,
+**   UPDATE "t" SET "a" = ?1, ... WHERE id = ?N AND
+**       fs_note_update(TABLE, id, ?N, FIELD, ?1, "a", ...)
+** which notes the changed fields where the old row is at hand (see
+** sync/capture.c). */
+static int update_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
+                      size_t n)
+{
+	fs_buf sql = FS_BUF_INIT;
+	size_t i;
+
+	if (write_sql_same(&r->upd, t, vals, n))
+		return 0;
+	fs_buf_puts(&sql, "UPDATE \"");
+	fs_buf_puts(&sql, t->name);
+	fs_buf_puts(&sql, "\" SET ");
+	for (i = 0; i < n; i++) {
+		fs_buf_puts(&sql, i ? ", \"" : "\"");
+		fs_buf_puts(&sql, vals[i].col->name);
+		fs_buf_puts(&sql, "\" = ?");
+		put_count(&sql, i + 1);
+	}
+	fs_buf_puts(&sql, " WHERE id = ?");
+	put_count(&sql, n + 1);
+	fs_buf_puts(&sql, " AND fs_note_update(");
+	put_count(&sql, (size_t)(t - r->schema.tables));
+	fs_buf_puts(&sql, ", id, ?");
+	put_count(&sql, n + 1);
+	for (i = 0; i < n; i++) {
+		fs_buf_puts(&sql, ", ");
+		put_count(&sql, (size_t)(vals[i].col - t->cols));
+		fs_buf_puts(&sql, ", ?");
+		put_count(&sql, i + 1);
+		fs_buf_puts(&sql, ", \"");
+		fs_buf_puts(&sql, vals[i].col->name);
+		fs_buf_putc(&sql, '"');
+	}
+	fs_buf_putc(&sql, ')');
+	return write_sql_keep(r, &r->upd, t, vals, n, &sql);
 }
 
 int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
@@ -242,7 +316,7 @@ int fs_record__insert(char *out_id, fs_replica *r, const fs_table *t,
 
 	if (insert_sql(r, t, vals, n) < 0)
 		goto done;
-	if (fs_replica__prepare(&st, r, r->ins_sql) < 0)
+	if (fs_replica__prepare(&st, r, r->ins.sql) < 0)
 		goto done;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	idx = 2;
@@ -269,7 +343,6 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
                       const fs_field *fields, size_t n)
 {
 	fs_value *vals = NULL;
-	int *cols = NULL;
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int error = -1, rc = 0, idx;
@@ -285,13 +358,8 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 		return rc;
 	if (n == 0)
 		return 0;
-	vals = calloc(n, sizeof(*vals));
-	cols = calloc(n, sizeof(*cols));
-	if (!vals || !cols) {
-		free(vals);
-		free(cols);
+	if (!(vals = calloc(n, sizeof(*vals))))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
 	if (resolve(vals, r, t, fields, n, NULL) < 0)
 		goto done;
 	for (i = 0; i < n; i++)
@@ -303,29 +371,16 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 		}
 	if (fs_sales__before_update(r, t, id, vals, n) < 0)
 		goto done;
-	fs_buf_puts(&sql, "UPDATE \"");
-	fs_buf_puts(&sql, t->name);
-	fs_buf_puts(&sql, "\" SET ");
-	for (i = 0; i < n; i++) {
-		fs_buf_puts(&sql, i ? ", \"" : "\"");
-		fs_buf_puts(&sql, vals[i].col->name);
-		fs_buf_puts(&sql, "\" = ?");
-	}
-	fs_buf_puts(&sql, " WHERE id = ?");
-	if (sql.failed) {
-		fs_err__set(&r->err, FS_ERROR, "out of memory");
+	if (update_sql(r, t, vals, n) < 0)
 		goto done;
-	}
-	if (fs_replica__prepare(&st, r, sql.ptr) < 0)
+	if (fs_replica__prepare(&st, r, r->upd.sql) < 0)
 		goto done;
 	for (i = 0, idx = 1; i < n; i++)
 		fs_replica__bind(st, idx++, &vals[i]);
 	sqlite3_bind_text(st, idx, id, -1, SQLITE_STATIC);
-	for (i = 0; i < n; i++)
-		cols[i] = (int)(vals[i].col - t->cols);
-	fs_capture__expect(&r->cap, t, id, cols, n);
+	fs_capture__self(&r->cap, t);
 	rc = run_write(r, st, t);
-	fs_capture__expect(&r->cap, NULL, NULL, NULL, 0);
+	fs_capture__self(&r->cap, NULL);
 	if (rc < 0)
 		goto done;
 	if (sqlite3_changes(r->db) == 0) {
@@ -338,7 +393,6 @@ done:
 	fs_replica__finish(r, st);
 	fs_buf_free(&sql);
 	free(vals);
-	free(cols);
 	return error ? r->err.code : 0;
 }
 

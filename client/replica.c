@@ -688,8 +688,10 @@ void fs_replica_close(fs_replica *r)
 		sqlite3_close_v2(r->db);
 	}
 	fs_schema__free(&r->schema);
-	free(r->ins_sql);
-	free(r->ins_cols);
+	free(r->ins.sql);
+	free(r->ins.cols);
+	free(r->upd.sql);
+	free(r->upd.cols);
 	free(r->path);
 	free(r);
 }

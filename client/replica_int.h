@@ -31,6 +31,16 @@ typedef struct fs_stmt_slot {
 
 #define FS_TX_DEPTH 32   /* deepest nesting of write calls */
 
+/* The SQL text of a write of fields cols[0..n) of t: the same fields
+** again reuse the text, building none, and the statement cache finds its
+** pointer first. */
+typedef struct fs_write_sql {
+	const fs_table *t;
+	const fs_column **cols;
+	size_t n;
+	char *sql;
+} fs_write_sql;
+
 struct fs_replica {
 	sqlite3 *db;
 	fs_err err;
@@ -51,12 +61,8 @@ struct fs_replica {
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
 	uint64_t now_s;            /* fs_replica__now_cached()'s second */
 	char now_text[24];
-	/* record.c's last INSERT: the same fields again reuse its SQL text,
-	** whose pointer the statement cache finds first. */
-	const fs_table *ins_t;
-	const fs_column **ins_cols;
-	size_t ins_n;
-	char *ins_sql;
+	/* record.c's last INSERT and UPDATE (fs_write_sql). */
+	fs_write_sql ins, upd;
 };
 
 /* A field resolved against the schema, with its value converted. */

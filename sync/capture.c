@@ -5,6 +5,7 @@
 */
 #include "capture.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,16 @@ static void note_fail(fs_capture *cap, const char *why)
 	cap->failed = 1;
 }
 
+/* The bytes of a text value, without the terminating NUL that
+** sqlite3_value_text() would copy the value to add (a value read in the
+** hook points into the record).  Call sqlite3_value_bytes() after it. */
+static const char *text_of(sqlite3_value *v)
+{
+	const char *p = sqlite3_value_blob(v);
+
+	return p ? p : "";
+}
+
 /* Appends v as JSON to b, as json_quote() writes it; -1 for a blob. */
 static int put_value(fs_buf *b, sqlite3_value *v)
 {
@@ -128,7 +139,7 @@ static int put_value(fs_buf *b, sqlite3_value *v)
 		                 sqlite3_value_double(v));
 		return fs_buf_puts(b, num);
 	case SQLITE_TEXT:
-		return fs_json__strn(b, (const char *)sqlite3_value_text(v),
+		return fs_json__strn(b, text_of(v),
 		                     (size_t)sqlite3_value_bytes(v));
 	default:
 		return -1;
@@ -162,10 +173,6 @@ static int differ(sqlite3_value *a, sqlite3_value *b)
 		return sqlite3_value_int64(a) != sqlite3_value_int64(b);
 	case SQLITE_FLOAT:
 		return sqlite3_value_double(a) != sqlite3_value_double(b);
-	case SQLITE_TEXT:
-		pa = sqlite3_value_text(a);
-		pb = sqlite3_value_text(b);
-		break;
 	default:
 		pa = sqlite3_value_blob(a);
 		pb = sqlite3_value_blob(b);
@@ -182,6 +189,7 @@ static fs_capture_note *note_add(fs_capture *cap, const fs_table *t, char op,
 {
 	static const fs_capture_str none = { (size_t)-1, 0 };
 	fs_capture_note *x;
+	const char *rid;
 
 	if (cap->n == cap->alloc) {
 		size_t want = cap->alloc ? cap->alloc * 2 : 256;
@@ -199,8 +207,9 @@ static fs_capture_note *note_add(fs_capture *cap, const fs_table *t, char op,
 	x->col = -1;
 	x->val = x->old = none;
 	x->rid.off = cap->arena.len;
+	rid = text_of(id);
 	x->rid.len = (size_t)sqlite3_value_bytes(id);
-	if (fs_buf_put(&cap->arena, sqlite3_value_text(id), x->rid.len) < 0) {
+	if (fs_buf_put(&cap->arena, rid, x->rid.len) < 0) {
 		note_fail(cap, "out of memory noting a change");
 		return NULL;
 	}
@@ -236,46 +245,37 @@ static void note_deleted(fs_capture *cap, sqlite3 *db, size_t ti,
 	x->val.len = cap->arena.len - at;
 }
 
-/* Whether the row of t with id is the one the library said it updates. */
-static int expected(const fs_capture *cap, const fs_table *t,
-                    sqlite3_value *id)
+/* A 'U' note of field i of record id, if its value changed from a to b;
+** -1 when it cannot be noted (cap->why says why). */
+static int note_field(fs_capture *cap, const fs_table *t, sqlite3_value *id,
+                      size_t i, sqlite3_value *a, sqlite3_value *b)
 {
-	size_t n;
+	fs_capture_note *x;
 
-	if (cap->hint_t != t)
+	if (!differ(a, b))
 		return 0;
-	n = strlen(cap->hint_id);
-	return (size_t)sqlite3_value_bytes(id) == n &&
-	       !memcmp(sqlite3_value_text(id), cap->hint_id, n);
+	if (!(x = note_add(cap, t, 'U', id)))
+		return -1;
+	x->col = (int)i;
+	if (note_value(cap, &x->val, b) < 0 || note_value(cap, &x->old, a) < 0)
+		return -1;
+	return 0;
 }
 
 /* One 'U' note per field whose value changed. */
 static void note_updated(fs_capture *cap, sqlite3 *db, size_t ti,
                          const fs_table *t, sqlite3_value *id)
 {
-	fs_capture_note *x;
 	sqlite3_value *a, *b;
-	size_t k, i, n = t->ncols;
-	const int *only = NULL;
+	size_t i;
 
-	if (expected(cap, t, id)) {
-		only = cap->hint_cols;
-		n = cap->hint_n;
-	}
-	for (k = 0; k < n; k++) {
-		i = only ? (size_t)only[k] : k;
+	for (i = 0; i < t->ncols; i++) {
 		if (sqlite3_preupdate_old(db, cap->pos[ti][i], &a) != SQLITE_OK ||
 		    sqlite3_preupdate_new(db, cap->pos[ti][i], &b) != SQLITE_OK) {
 			note_fail(cap, "cannot read the row being updated");
 			return;
 		}
-		if (!differ(a, b))
-			continue;
-		if (!(x = note_add(cap, t, 'U', id)))
-			return;
-		x->col = (int)i;
-		if (note_value(cap, &x->val, b) < 0 ||
-		    note_value(cap, &x->old, a) < 0)
+		if (note_field(cap, t, id, i, a, b) < 0)
 			return;
 	}
 }
@@ -306,6 +306,8 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 		cap->last_ti = ti;
 	}
 	t = &s->tables[ti];
+	if (op == SQLITE_UPDATE && t == cap->self_t)
+		return;      /* noted by fs_note_update() in its WHERE clause */
 	rc = op == SQLITE_INSERT
 	     ? sqlite3_preupdate_new(db, cap->idpos[ti], &id)
 	     : sqlite3_preupdate_old(db, cap->idpos[ti], &id);
@@ -320,6 +322,84 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 		note_deleted(cap, db, ti, x);
 	else if (op == SQLITE_UPDATE)
 		note_updated(cap, db, ti, t, id);
+}
+
+/* Whether v, bound for field c, is stored as it is: the library binds
+** every field in the type its column stores (client/replica.c,
+** fs_replica__convert: text for text fields, dates and times, which never
+** look like numbers; integers for the rest), and fs_capture__bind()
+** checked that the text fields' columns keep text as text. */
+static int stored_as_bound(const fs_column *c, sqlite3_value *v)
+{
+	switch (sqlite3_value_type(v)) {
+	case SQLITE_NULL:
+		return 1;
+	case SQLITE_TEXT:
+		return c->kind == FS_KIND_TEXT || c->kind == FS_KIND_DATE ||
+		       c->kind == FS_KIND_TIMESTAMP;
+	case SQLITE_INTEGER:
+		return c->kind != FS_KIND_TEXT && c->kind != FS_KIND_DATE &&
+		       c->kind != FS_KIND_TIMESTAMP;
+	default:
+		return 0;
+	}
+}
+
+/* fs_note_update(TABLE, ROW_ID, ID, FIELD, NEW, OLD [, FIELD, NEW, OLD]...)
+** notes the fields an UPDATE of the library changes on record ID, from
+** the statement's WHERE clause, where the row's old values cost nothing to
+** read; it returns 1.  TABLE and FIELD are indexes into the schema, ROW_ID
+** is the row's id column: only the row whose id is ID is noted, however
+** SQLite evaluates the clause.  The hook leaves that UPDATE alone
+** (fs_capture__self).  Reading the old row in the hook was most of
+** capture's cost on an update: sqlite3_preupdate_old() unpacks every
+** column, sqlite3_preupdate_new() copies the new ones (callgrind,
+** BENCHMARKS.md). */
+static void fn_note_update(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv)
+{
+	fs_capture *cap = sqlite3_user_data(ctx);
+	const fs_schema *s = cap->schema;
+	const fs_table *t;
+	sqlite3_int64 ti, i;
+	int k, n;
+
+	sqlite3_result_int(ctx, 1);
+	if (!cap->on || cap->failed)
+		return;
+	ti = sqlite3_value_int64(argv[0]);
+	if (!s || argc < 3 || (argc - 3) % 3 || ti < 0 ||
+	    (size_t)ti >= s->ntables) {
+		sqlite3_result_error(ctx, "fs_note_update: bad arguments", -1);
+		return;
+	}
+	n = sqlite3_value_bytes(argv[1]);
+	if (sqlite3_value_type(argv[1]) != SQLITE_TEXT ||
+	    sqlite3_value_type(argv[2]) != SQLITE_TEXT ||
+	    n != sqlite3_value_bytes(argv[2]) ||
+	    memcmp(text_of(argv[1]), text_of(argv[2]), (size_t)n))
+		return;
+	t = &s->tables[ti];
+	for (k = 3; k < argc; k += 3) {
+		i = sqlite3_value_int64(argv[k]);
+		if (i < 0 || (size_t)i >= t->ncols) {
+			sqlite3_result_error(ctx, "fs_note_update: bad arguments", -1);
+			return;
+		}
+		if (!stored_as_bound(&t->cols[i], argv[k + 1])) {
+			sqlite3_result_error(ctx, "a field was given in a type its "
+			                     "column does not store", -1);
+			return;
+		}
+		/* The statement fails, and its notes go with it (the hook
+		** cannot fail its statement, so it fails the transaction). */
+		if (note_field(cap, t, argv[2], (size_t)i, argv[k + 2],
+		               argv[k + 1]) < 0) {
+			sqlite3_result_error(ctx, cap->why, -1);
+			cap->failed = 0;
+			return;
+		}
+	}
 }
 
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
@@ -339,6 +419,10 @@ int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_create_function(db, "fs_base", 0, SQLITE_UTF8, cap,
 		                             fn_base, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "fs_note_update", -1,
+		                             SQLITE_UTF8 | SQLITE_DIRECTONLY, cap,
+		                             fn_note_update, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return fs_err__sqlite(e, db, rc, "registering capture functions");
 	return 0;
@@ -360,11 +444,28 @@ static void unbind(fs_capture *cap)
 	cap->schema = NULL;
 }
 
+/* Whether a column declared decl keeps text as text (TEXT or BLOB
+** affinity, by SQLite's rules), as fs_note_update() relies on. */
+static int keeps_text(const char *decl)
+{
+	char up[64];
+	size_t i;
+
+	for (i = 0; decl && decl[i] && i + 1 < sizeof(up); i++)
+		up[i] = (char)toupper((unsigned char)decl[i]);
+	up[i] = '\0';
+	if (strstr(up, "INT"))
+		return 0;
+	return !up[0] || strstr(up, "CHAR") || strstr(up, "CLOB") ||
+	       strstr(up, "TEXT") || strstr(up, "BLOB");
+}
+
 /* Where table t's id and fields sit in its SQL row. */
 static int bind_table(fs_capture *cap, size_t ti, const fs_table *t,
                       fs_err *e)
 {
 	sqlite3_stmt *st = NULL;
+	const char *bad = NULL;
 	size_t j;
 	int rc;
 
@@ -373,7 +474,7 @@ static int bind_table(fs_capture *cap, size_t ti, const fs_table *t,
 		return fs_err__set(e, FS_ERROR, "out of memory");
 	for (j = 0; j < t->ncols; j++)
 		cap->pos[ti][j] = -1;
-	rc = sqlite3_prepare_v2(cap->db, "SELECT cid, name FROM "
+	rc = sqlite3_prepare_v2(cap->db, "SELECT cid, name, type FROM "
 	                        "pragma_table_info(?)", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
@@ -385,8 +486,12 @@ static int bind_table(fs_capture *cap, size_t ti, const fs_table *t,
 		if (name && !strcmp(name, "id"))
 			cap->idpos[ti] = cid;
 		for (j = 0; name && j < t->ncols; j++)
-			if (!strcmp(t->cols[j].name, name))
+			if (!strcmp(t->cols[j].name, name)) {
 				cap->pos[ti][j] = cid;
+				if (t->cols[j].kind == FS_KIND_TEXT &&
+				    !keeps_text((const char *)sqlite3_column_text(st, 2)))
+					bad = t->cols[j].name;
+			}
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -396,6 +501,9 @@ static int bind_table(fs_capture *cap, size_t ti, const fs_table *t,
 	if (cap->idpos[ti] < 0 || j < t->ncols)
 		return fs_err__set(e, FS_ECORRUPT, "table %s lacks a field its "
 		                   "schema names", t->name);
+	if (bad)
+		return fs_err__set(e, FS_ECORRUPT, "field %s.%s is text but its "
+		                   "column's type would store numbers", t->name, bad);
 	return 0;
 }
 
@@ -441,13 +549,9 @@ int fs_capture__switch(fs_capture *cap, int on)
 
 /* ------------------------------------------------------------ flushing */
 
-void fs_capture__expect(fs_capture *cap, const fs_table *t, const char *id,
-                        const int *cols, size_t n)
+void fs_capture__self(fs_capture *cap, const fs_table *t)
 {
-	cap->hint_t = n ? t : NULL;
-	cap->hint_id = id;
-	cap->hint_cols = cols;
-	cap->hint_n = n;
+	cap->self_t = t;
 }
 
 size_t fs_capture__mark(const fs_capture *cap)
@@ -581,7 +685,7 @@ static void drop_front(fs_capture *cap, size_t k)
 int fs_capture__flush(fs_capture *cap, int all, fs_err *e)
 {
 	size_t done = 0, upto;
-	int rc, slot, i;
+	int rc, ret, slot, i;
 
 	if (cap->failed)
 		return fs_err__set(e, FS_ERROR, "change capture failed: %s",
@@ -594,28 +698,40 @@ int fs_capture__flush(fs_capture *cap, int all, fs_err *e)
 		return 0;
 	if ((rc = clock_ready(cap)) != SQLITE_OK)
 		return fs_err__sqlite(e, cap->db, rc, "reading the change clock");
+	/* The log's own rows need no note: without the hook SQLite does not
+	** prepare a pre-update call for each of them (a third of capture's
+	** cost on an update, measured with callgrind). */
+	sqlite3_preupdate_hook(cap->db, NULL, NULL);
 	for (slot = 0; slot < 3; slot++) {
 		int k = flush_sizes[slot];
 		sqlite3_stmt *st;
 
 		while (upto - done >= (size_t)k) {
-			if (!(st = rows_stmt(cap, slot, e)))
-				return e->code;
+			if (!(st = rows_stmt(cap, slot, e))) {
+				ret = e->code;
+				drop_front(cap, done);
+				goto done;
+			}
 			for (i = 0; i < k; i++)
 				bind_note(cap, st, i, &cap->notes[done + (size_t)i]);
 			rc = sqlite3_step(st);
 			sqlite3_reset(st);
 			if (rc != SQLITE_DONE) {
 				/* The statements before this one are in the log. */
-				fs_err__sqlite(e, cap->db, rc, "writing the change log");
+				ret = fs_err__sqlite(e, cap->db, rc,
+				                     "writing the change log");
 				drop_front(cap, done);
-				return e->code;
+				goto done;
 			}
 			done += (size_t)k;
 		}
 	}
 	drop_front(cap, done);
-	return 0;
+	ret = 0;
+done:
+	if (cap->on)
+		sqlite3_preupdate_hook(cap->db, on_preupdate, cap);
+	return ret;
 }
 
 void fs_capture__free(fs_capture *cap)

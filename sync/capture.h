@@ -13,7 +13,10 @@
 **            row after it (fs_capture__creations() puts it together, and
 **            fs_capture__settle() writes it into val before a push)
 **   update   one 'U' row per field whose value really changed (old IS NOT
-**            new), val = the new value as JSON, old = the value before
+**            new), val = the new value as JSON, old = the value before.
+**            The library's own UPDATE of a record notes them in its WHERE
+**            clause instead (fs_note_update(), where the old values cost
+**            nothing to read), and the hook leaves that row alone
 **   delete   one 'D' row (the tombstone), val = the deleted record's
 **            fields as a JSON object (the creation of a record deleted
 **            before it was pushed is put together from it)
@@ -84,14 +87,9 @@ typedef struct fs_capture {
 	int *idpos;          /* per table: the id column's position */
 	int **pos;           /* per table, per field: its position */
 
-	/* An UPDATE the library is about to run on one record (see
-	** fs_capture__expect): only these fields can change.  Reading a new
-	** value out of the hook copies it, so comparing all fields of every
-	** updated row cost more than the update itself. */
-	const fs_table *hint_t;
-	const char *hint_id;
-	const int *hint_cols;
-	size_t hint_n;
+	/* The table of an UPDATE the library is running, which notes its
+	** changes itself (fs_capture__self); the hook leaves its row alone. */
+	const fs_table *self_t;
 
 	fs_capture_note *notes;
 	size_t n, alloc;
@@ -105,7 +103,7 @@ typedef struct fs_capture {
 
 /* Registers the commit hooks and the SQL functions fs_hlc_next(),
 ** fs_device() and fs_base() (for log rows written in SQL, such as a
-** conflict's resolution). */
+** conflict's resolution) and fs_note_update() (the library's updates). */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* Starts capturing the synced tables of s (which must outlive cap):
 ** installs the pre-update hook. */
@@ -117,11 +115,11 @@ int fs_capture__switch(fs_capture *cap, int on);
 ** whole 64-row statements' worth, keeping the rest for later.  On failure
 ** the statements that went through are in the log and the rest wait. */
 int fs_capture__flush(fs_capture *cap, int all, fs_err *e);
-/* Tells the hook that the next UPDATE sets only fields cols[0..n) (indexes
-** into t->cols) of record id; cleared with n == 0.  Other rows the
-** statement may write are compared field by field as usual. */
-void fs_capture__expect(fs_capture *cap, const fs_table *t, const char *id,
-                        const int *cols, size_t n);
+/* Tells the hook that the UPDATEs of t about to run note their changes
+** themselves, calling fs_note_update() in their WHERE clause (see
+** capture.c); cleared with t == NULL.  Writes to other tables the
+** statement may make are noted by the hook as usual. */
+void fs_capture__self(fs_capture *cap, const fs_table *t);
 /* How many notes are waiting; discard() drops those after the mark (the
 ** writes they describe were rolled back: a failed statement, or a
 ** savepoint, which starts with none waiting). */

@@ -172,6 +172,73 @@ static void rollback_then_more(void)
 	CHECK(log_matches(path));
 }
 
+/* The library's UPDATE notes its changed fields itself (fs_note_update
+** in its WHERE clause); an UPDATE in plain SQL is still noted by the hook,
+** every field compared. */
+static long long u_rows(const char *path, const char *col, const char *val,
+                        const char *old)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM fs_change WHERE op = 'U' "
+	         "AND col = '%s' AND val = '%s' AND old IS '%s'", col, val, old);
+	return count(path, sql);
+}
+
+static void updates_noted_where_they_run(void)
+{
+	char path[512], c[FS_ID_SIZE], sql[256];
+	fs_field cf[] = { { "name", "Acme" }, { "phone", "111" },
+	                  { "city", "Wuxi" }, { "credit_limit", "100" } };
+	fs_field same[] = { { "city", "Wuxi" }, { "phone", "222" } };
+	fs_field money[] = { { "credit_limit", "100.00" } };
+	fs_field money2[] = { { "credit_limit", "250.5" } };
+	fs_field bad[] = { { "phone", "333" }, { "level", "Z" } };
+	fs_field gone[] = { { "phone", "444" } };
+	fs_replica *r = open_new("updates.db", path, sizeof(path));
+	sqlite3_stmt *st = NULL;
+	size_t mark;
+
+	CHECK(fs_record_insert(c, r, "customer", cf, 4) == 0);
+	/* One field of two changed: one row, its old value kept. */
+	CHECK(fs_record_update(r, "customer", c, same, 2) == 0);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE op = 'U'") == 1);
+	CHECK(u_rows(path, "phone", "\"222\"", "\"111\"") == 1);
+	/* The same value again, and a money field written otherwise: none. */
+	CHECK(fs_record_update(r, "customer", c, same, 2) == 0);
+	CHECK(fs_record_update(r, "customer", c, money, 1) == 0);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE op = 'U'") == 1);
+	CHECK(fs_record_update(r, "customer", c, money2, 1) == 0);
+	CHECK(u_rows(path, "credit_limit", "25050", "10000") == 1);
+
+	/* A refused update notes nothing, and the transaction goes on. */
+	CHECK(fs_replica_begin(r) == 0);
+	CHECK(fs_record_update(r, "customer", c, bad, 2) != 0);
+	CHECK(fs_record_update(r, "customer", "no-such-id", gone, 1) ==
+	      FS_ENOTFOUND);
+	/* The function notes only the row whose id it is given. */
+	mark = fs_capture__mark(&r->cap);
+	snprintf(sql, sizeof(sql), "SELECT fs_note_update(%d, 'x', 'y', 0, "
+	         "'a', 'b')", (int)(fs_schema__table(&r->schema, "customer") -
+	                          r->schema.tables));
+	CHECK(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1);
+	sqlite3_finalize(st);
+	CHECK(fs_capture__mark(&r->cap) == mark);
+	/* Plain SQL on the replica's connection: the hook notes it. */
+	snprintf(sql, sizeof(sql), "UPDATE customer SET email = 'a@b.c', "
+	         "city = 'Wuxi' WHERE id = '%s'", c);
+	CHECK(sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(fs_record_update(r, "customer", c, gone, 1) == 0);
+	CHECK(fs_replica_commit(r) == 0);
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE op = 'U'") == 4);
+	CHECK(u_rows(path, "email", "\"a@b.c\"", "null") == 1);
+	CHECK(u_rows(path, "phone", "\"444\"", "\"222\"") == 1);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE val LIKE "
+	            "'%333%'") == 0);
+}
+
 /* Creations put together as the push and the listing see them. */
 typedef struct made {
 	int64_t seq[16];
@@ -294,7 +361,7 @@ static void creation_windows(void)
 static void remove_all(void)
 {
 	static const char *names[] = { "refused.db", "waiting.db", "rollback.db",
-	                               "windows.db" };
+	                               "windows.db", "updates.db" };
 	static const char *ext[] = { "", "-wal", "-shm" };
 	char p[600];
 	size_t i, k;
@@ -323,6 +390,7 @@ int main(void)
 		refused_call_inside_a_transaction(pads[i]);
 	waiting_changes();
 	rollback_then_more();
+	updates_noted_where_they_run();
 	creation_windows();
 	remove_all();
 	return CHECK_EXIT();
