@@ -1055,7 +1055,8 @@ int fs_change_foreach(fs_replica *r, fs_change_cb cb, void *payload)
 			c.column = (const char *)sqlite3_column_text(st, 4);
 			c.value = (const char *)sqlite3_column_text(st, 5);
 			c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
-			c.device = (const char *)sqlite3_column_text(st, 7);
+			c.device = fs_capture__device(&r->cap,
+			        (const char *)sqlite3_column_text(st, 7));
 			if (c.op == 'D')
 				c.value = NULL;   /* the fields it deleted: not a change */
 			while (made.next < made.n && made.v[made.next].seq < c.seq)

@@ -755,7 +755,8 @@ static int push(session *x)
 			en.val = en.op == 'D' ? NULL
 			         : (const char *)sqlite3_column_text(st, 5);
 			en.hlc = (uint64_t)sqlite3_column_int64(st, 6);
-			en.device = (const char *)sqlite3_column_text(st, 7);
+			en.device = fs_capture__device(&r->cap,
+			        (const char *)sqlite3_column_text(st, 7));
 			en.seq = (uint64_t)sqlite3_column_int64(st, 8);
 			fs_wr__entry(&entries, &en);
 			n++;

@@ -584,32 +584,24 @@ static void rows_stmts_free(fs_capture *cap)
 	}
 }
 
+const char *fs_capture__device(const fs_capture *cap, const char *dev)
+{
+	return dev && *dev ? dev : cap->device;
+}
+
 /* The INSERT of flush_sizes[slot] log rows, prepared once. */
 static sqlite3_stmt *rows_stmt(fs_capture *cap, int slot, fs_err *e)
 {
 	fs_buf sql = FS_BUF_INIT;
 	int i, rc;
 
-	/* The device is the same on every row: written into the statement,
-	** not bound 64 times. */
-	if (strcmp(cap->ins_device, cap->device)) {
-		if (!fs_uuid__valid(cap->device)) {
-			fs_err__set(e, FS_ECORRUPT, "the replica's device id '%s' is "
-			            "not a UUID", cap->device);
-			return NULL;
-		}
-		rows_stmts_free(cap);
-		snprintf(cap->ins_device, sizeof(cap->ins_device), "%s", cap->device);
-	}
 	if (cap->ins[slot])
 		return cap->ins[slot];
+	/* device '': this replica's own (capture.h). */
 	fs_buf_puts(&sql, "INSERT INTO fs_change(tbl, rid, op, col, val, old, "
 	            "hlc, base, device) VALUES ");
-	for (i = 0; i < flush_sizes[slot]; i++) {
-		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,'" : "(?,?,?,?,?,?,?,?,'");
-		fs_buf_puts(&sql, cap->ins_device);
-		fs_buf_puts(&sql, "')");
-	}
+	for (i = 0; i < flush_sizes[slot]; i++)
+		fs_buf_puts(&sql, i ? ",(?,?,?,?,?,?,?,?,'')" : "(?,?,?,?,?,?,?,?,'')");
 	if (sql.failed) {
 		fs_err__set(e, FS_ERROR, "out of memory");
 		return NULL;

@@ -20,7 +20,12 @@
 **   delete   one 'D' row (the tombstone), val = the deleted record's
 **            fields as a JSON object (the creation of a record deleted
 **            before it was pushed is put together from it)
-** Each row is stamped at the flush with the next HLC and the device id.
+** Each row is stamped at the flush with the next HLC and the device:
+** device '' is this replica's own (fs_meta 'device', which never changes
+** for a replica), read back as its id (fs_capture__device), as cr-sqlite
+** keeps the local site as ordinal 0: the 36 bytes of the id on every row
+** were a quarter of the log, and the log's pages a third of what an
+** update's commit writes (BENCHMARKS.md).
 ** The log thus says exactly what each record was created with and each
 ** change, as the capture triggers before it did, without writing every
 ** created record a second time: that copy was most of the triggers' cost
@@ -97,9 +102,12 @@ typedef struct fs_capture {
 	int failed;          /* the hook could not note a change */
 	char why[96];
 	sqlite3_stmt *ins[3];  /* INSERTs of 64, 8 and 1 log rows */
-	char ins_device[FS_UUID_LEN + 1];   /* the device they write */
 	size_t last_ti;          /* the table the hook saw last */
 } fs_capture;
+
+/* The device of a log row whose device column reads dev: '' is this
+** replica's own. */
+const char *fs_capture__device(const fs_capture *cap, const char *dev);
 
 /* Registers the commit hooks and the SQL functions fs_hlc_next(),
 ** fs_device() and fs_base() (for log rows written in SQL, such as a
