@@ -236,7 +236,7 @@ static void remove_db(const char *p)
 	unlink(w);
 }
 
-#define ROUNDS 5
+#define ROUNDS 7
 
 int main(int argc, char **argv)
 {
