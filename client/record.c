@@ -229,11 +229,34 @@ static void put_count(fs_buf *b, size_t n)
 	fs_buf_put(b, d + k, sizeof(d) - k);
 }
 
+/* Appends one fs_note_update() call of t's fields vals[from..to). */
+static void put_note_call(fs_buf *sql, fs_replica *r, const fs_table *t,
+                          const fs_value *vals, size_t from, size_t to,
+                          size_t n)
+{
+	size_t i;
+
+	fs_buf_puts(sql, " AND fs_note_update(");
+	put_count(sql, (size_t)(t - r->schema.tables));
+	fs_buf_puts(sql, ", rowid, id, ?");
+	put_count(sql, n + 1);
+	for (i = from; i < to; i++) {
+		fs_buf_puts(sql, ", ");
+		put_count(sql, (size_t)(vals[i].col - t->cols));
+		fs_buf_puts(sql, ", ?");
+		put_count(sql, i + 1);
+		fs_buf_puts(sql, ", \"");
+		fs_buf_puts(sql, vals[i].col->name);
+		fs_buf_putc(sql, '"');
+	}
+	fs_buf_putc(sql, ')');
+}
+
 /* r->upd.sql: the UPDATE of vals' fields of one record of t,
 **   UPDATE "t" SET "a" = ?1, ... WHERE id = ?N AND
-**       fs_note_update(TABLE, id, ?N, FIELD, ?1, "a", ...)
+**       fs_note_update(TABLE, rowid, id, ?N, FIELD, ?1, "a", ...) [AND ...]
 ** which notes the changed fields where the old row is at hand (see
-** sync/capture.c). */
+** sync/capture.c), FS_CAPTURE_NOTE_FIELDS fields a call. */
 static int update_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
                       size_t n)
 {
@@ -253,20 +276,10 @@ static int update_sql(fs_replica *r, const fs_table *t, const fs_value *vals,
 	}
 	fs_buf_puts(&sql, " WHERE id = ?");
 	put_count(&sql, n + 1);
-	fs_buf_puts(&sql, " AND fs_note_update(");
-	put_count(&sql, (size_t)(t - r->schema.tables));
-	fs_buf_puts(&sql, ", id, ?");
-	put_count(&sql, n + 1);
-	for (i = 0; i < n; i++) {
-		fs_buf_puts(&sql, ", ");
-		put_count(&sql, (size_t)(vals[i].col - t->cols));
-		fs_buf_puts(&sql, ", ?");
-		put_count(&sql, i + 1);
-		fs_buf_puts(&sql, ", \"");
-		fs_buf_puts(&sql, vals[i].col->name);
-		fs_buf_putc(&sql, '"');
-	}
-	fs_buf_putc(&sql, ')');
+	for (i = 0; i < n; i += FS_CAPTURE_NOTE_FIELDS)
+		put_note_call(&sql, r, t, vals, i,
+		              n - i > FS_CAPTURE_NOTE_FIELDS
+		              ? i + FS_CAPTURE_NOTE_FIELDS : n, n);
 	return write_sql_keep(r, &r->upd, t, vals, n, &sql);
 }
 
@@ -343,10 +356,9 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
                       const fs_field *fields, size_t n)
 {
 	fs_value *vals = NULL;
-	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int error = -1, rc = 0, idx;
-	size_t i;
+	size_t i, mark;
 
 	/* Whether the record exists is read beforehand only when something
 	** needs it; else the UPDATE's row count tells (one query less). */
@@ -378,12 +390,14 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	for (i = 0, idx = 1; i < n; i++)
 		fs_replica__bind(st, idx++, &vals[i]);
 	sqlite3_bind_text(st, idx, id, -1, SQLITE_STATIC);
+	mark = fs_capture__mark(&r->cap);
 	fs_capture__self(&r->cap, t);
 	rc = run_write(r, st, t);
 	fs_capture__self(&r->cap, NULL);
 	if (rc < 0)
 		goto done;
 	if (sqlite3_changes(r->db) == 0) {
+		fs_capture__discard(&r->cap, mark);   /* nothing was written */
 		fs_err__set(&r->err, FS_ENOTFOUND, "no %s with id '%s'", t->noun, id);
 		goto done;
 	}
@@ -391,7 +405,6 @@ int fs_record__update(fs_replica *r, const fs_table *t, const char *id,
 	error = 0;
 done:
 	fs_replica__finish(r, st);
-	fs_buf_free(&sql);
 	free(vals);
 	return error ? r->err.code : 0;
 }

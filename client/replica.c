@@ -409,8 +409,15 @@ static int init_identity(fs_replica *r)
 	if (rc < 0)
 		goto done;
 	if (rc == 1) {
-		snprintf(r->cap.device, sizeof(r->cap.device), "%s",
-		         (const char *)sqlite3_column_text(st, 0));
+		const char *d = (const char *)sqlite3_column_text(st, 0);
+		/* Change-log rows say '' for it (sync/capture.h): it must be one
+		** id, and a valid one. */
+		if (!d || !fs_uuid__valid(d)) {
+			fs_err__set(&r->err, FS_ECORRUPT, "the replica's device id "
+			            "'%s' is not a UUID", d ? d : "");
+			goto done;
+		}
+		snprintf(r->cap.device, sizeof(r->cap.device), "%s", d);
 	} else {
 		if (fs_uuid__v7(r->cap.device, fs_hlc__wall_ms(), &r->rnd) < 0) {
 			fs_err__set(&r->err, FS_ERROR, "no system randomness for a device id");

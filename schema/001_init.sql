@@ -43,7 +43,8 @@ CREATE TABLE fs_entity(
 -- Pending local changes, one row per field change, written by change
 -- capture in the same transaction as the change itself (sync/capture.h:
 -- since capture generation 2, by the library through SQLite's pre-update
--- hook, and a replica adds a column 'old' of its own).
+-- hook and, for its own UPDATEs, their WHERE clause; a replica adds a
+-- column 'old' of its own).  device '' is the replica's own device.
 --   op 'I': insert, val = JSON object of the record's fields (NULL until
 --           the push puts them together)
 --   op 'U': update of field col, val = JSON-encoded new value

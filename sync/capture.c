@@ -126,6 +126,7 @@ static const char *text_of(sqlite3_value *v)
 static int put_value(fs_buf *b, sqlite3_value *v)
 {
 	char num[64];
+	const char *p;
 
 	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
@@ -139,8 +140,8 @@ static int put_value(fs_buf *b, sqlite3_value *v)
 		                 sqlite3_value_double(v));
 		return fs_buf_puts(b, num);
 	case SQLITE_TEXT:
-		return fs_json__strn(b, text_of(v),
-		                     (size_t)sqlite3_value_bytes(v));
+		p = text_of(v);
+		return fs_json__strn(b, p, (size_t)sqlite3_value_bytes(v));
 	default:
 		return -1;
 	}
@@ -306,8 +307,11 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 		cap->last_ti = ti;
 	}
 	t = &s->tables[ti];
-	if (op == SQLITE_UPDATE && t == cap->self_t)
-		return;      /* noted by fs_note_update() in its WHERE clause */
+	/* The row the library's UPDATE noted in its WHERE clause (only it:
+	** any other row the statement wrote is noted here as usual). */
+	if (op == SQLITE_UPDATE && t == cap->self_t && cap->self_noted &&
+	    k1 == cap->self_rowid)
+		return;
 	rc = op == SQLITE_INSERT
 	     ? sqlite3_preupdate_new(db, cap->idpos[ti], &id)
 	     : sqlite3_preupdate_old(db, cap->idpos[ti], &id);
@@ -345,16 +349,19 @@ static int stored_as_bound(const fs_column *c, sqlite3_value *v)
 	}
 }
 
-/* fs_note_update(TABLE, ROW_ID, ID, FIELD, NEW, OLD [, FIELD, NEW, OLD]...)
-** notes the fields an UPDATE of the library changes on record ID, from
-** the statement's WHERE clause, where the row's old values cost nothing to
-** read; it returns 1.  TABLE and FIELD are indexes into the schema, ROW_ID
-** is the row's id column: only the row whose id is ID is noted, however
-** SQLite evaluates the clause.  The hook leaves that UPDATE alone
-** (fs_capture__self).  Reading the old row in the hook was most of
-** capture's cost on an update: sqlite3_preupdate_old() unpacks every
-** column, sqlite3_preupdate_new() copies the new ones (callgrind,
-** BENCHMARKS.md). */
+/* fs_note_update(TABLE, ROWID, ROW_ID, ID, FIELD, NEW, OLD [, FIELD, NEW,
+** OLD]...) notes the fields an UPDATE of the library changes on record
+** ID, from the statement's WHERE clause, where the row's old values cost
+** nothing to read; it returns 1.  TABLE and FIELD are indexes into the
+** schema; ROWID and ROW_ID are the row's rowid and id column: only the row
+** whose id is ID is noted, however SQLite evaluates the clause, and the
+** hook then leaves that row (by its rowid) alone.  Only the library's
+** UPDATE may call it (fs_capture__self names its table): a call from
+** other SQL would note a change nothing made.  Reading the old row in the
+** hook was most of capture's cost on an update: sqlite3_preupdate_old()
+** unpacks every column, sqlite3_preupdate_new() copies the new ones
+** (callgrind, BENCHMARKS.md).  A wide update calls it once per
+** FS_CAPTURE_NOTE_FIELDS fields (SQLite caps a call's arguments). */
 static void fn_note_update(sqlite3_context *ctx, int argc,
                            sqlite3_value **argv)
 {
@@ -362,25 +369,34 @@ static void fn_note_update(sqlite3_context *ctx, int argc,
 	const fs_schema *s = cap->schema;
 	const fs_table *t;
 	sqlite3_int64 ti, i;
+	const char *a, *b;
 	int k, n;
 
 	sqlite3_result_int(ctx, 1);
-	if (!cap->on || cap->failed)
-		return;
-	ti = sqlite3_value_int64(argv[0]);
-	if (!s || argc < 3 || (argc - 3) % 3 || ti < 0 ||
-	    (size_t)ti >= s->ntables) {
+	if (argc < 7 || (argc - 4) % 3 || !s ||
+	    (ti = sqlite3_value_int64(argv[0])) < 0 || (size_t)ti >= s->ntables) {
 		sqlite3_result_error(ctx, "fs_note_update: bad arguments", -1);
 		return;
 	}
-	n = sqlite3_value_bytes(argv[1]);
-	if (sqlite3_value_type(argv[1]) != SQLITE_TEXT ||
-	    sqlite3_value_type(argv[2]) != SQLITE_TEXT ||
-	    n != sqlite3_value_bytes(argv[2]) ||
-	    memcmp(text_of(argv[1]), text_of(argv[2]), (size_t)n))
-		return;
 	t = &s->tables[ti];
-	for (k = 3; k < argc; k += 3) {
+	if (t != cap->self_t) {
+		sqlite3_result_error(ctx, "fs_note_update: only the library's "
+		                     "updates call it", -1);
+		return;
+	}
+	if (!cap->on || cap->failed)
+		return;
+	if (sqlite3_value_type(argv[2]) != SQLITE_TEXT ||
+	    sqlite3_value_type(argv[3]) != SQLITE_TEXT)
+		return;
+	a = text_of(argv[2]);
+	b = text_of(argv[3]);
+	n = sqlite3_value_bytes(argv[2]);
+	if (n != sqlite3_value_bytes(argv[3]) || memcmp(a, b, (size_t)n))
+		return;
+	cap->self_rowid = sqlite3_value_int64(argv[1]);
+	cap->self_noted = 1;
+	for (k = 4; k < argc; k += 3) {
 		i = sqlite3_value_int64(argv[k]);
 		if (i < 0 || (size_t)i >= t->ncols) {
 			sqlite3_result_error(ctx, "fs_note_update: bad arguments", -1);
@@ -393,7 +409,7 @@ static void fn_note_update(sqlite3_context *ctx, int argc,
 		}
 		/* The statement fails, and its notes go with it (the hook
 		** cannot fail its statement, so it fails the transaction). */
-		if (note_field(cap, t, argv[2], (size_t)i, argv[k + 2],
+		if (note_field(cap, t, argv[3], (size_t)i, argv[k + 2],
 		               argv[k + 1]) < 0) {
 			sqlite3_result_error(ctx, cap->why, -1);
 			cap->failed = 0;
@@ -552,6 +568,7 @@ int fs_capture__switch(fs_capture *cap, int on)
 void fs_capture__self(fs_capture *cap, const fs_table *t)
 {
 	cap->self_t = t;
+	cap->self_noted = 0;
 }
 
 size_t fs_capture__mark(const fs_capture *cap)

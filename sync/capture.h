@@ -93,8 +93,11 @@ typedef struct fs_capture {
 	int **pos;           /* per table, per field: its position */
 
 	/* The table of an UPDATE the library is running, which notes its
-	** changes itself (fs_capture__self); the hook leaves its row alone. */
+	** changes itself (fs_capture__self), and the row it noted, by rowid:
+	** the hook leaves that row alone. */
 	const fs_table *self_t;
+	int self_noted;
+	sqlite3_int64 self_rowid;
 
 	fs_capture_note *notes;
 	size_t n, alloc;
@@ -114,7 +117,10 @@ const char *fs_capture__device(const fs_capture *cap, const char *dev);
 ** conflict's resolution) and fs_note_update() (the library's updates). */
 int fs_capture__register(sqlite3 *db, fs_capture *cap, fs_err *e);
 /* Starts capturing the synced tables of s (which must outlive cap):
-** installs the pre-update hook. */
+** installs the pre-update hook (when capture is on).  FS_ECORRUPT when a
+** table lacks a field s names, or a text field's column would store
+** numbers (fs_note_update relies on bound values being stored as they
+** are). */
 int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e);
 /* Switches capture on or off (the sync engine applying remote changes);
 ** returns the old state. */
@@ -123,10 +129,12 @@ int fs_capture__switch(fs_capture *cap, int on);
 ** whole 64-row statements' worth, keeping the rest for later.  On failure
 ** the statements that went through are in the log and the rest wait. */
 int fs_capture__flush(fs_capture *cap, int all, fs_err *e);
-/* Tells the hook that the UPDATEs of t about to run note their changes
-** themselves, calling fs_note_update() in their WHERE clause (see
-** capture.c); cleared with t == NULL.  Writes to other tables the
-** statement may make are noted by the hook as usual. */
+/* Tells capture that the library's UPDATE of one record of t is about to
+** run, noting its changes itself by calling fs_note_update() in its WHERE
+** clause (see capture.c), at most FS_CAPTURE_NOTE_FIELDS fields a call;
+** cleared with t == NULL.  Every other row the statement may write is
+** noted by the hook as usual. */
+#define FS_CAPTURE_NOTE_FIELDS 8
 void fs_capture__self(fs_capture *cap, const fs_table *t);
 /* How many notes are waiting; discard() drops those after the mark (the
 ** writes they describe were rolled back: a failed statement, or a

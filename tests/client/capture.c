@@ -195,7 +195,14 @@ static void updates_noted_where_they_run(void)
 	fs_field money2[] = { { "credit_limit", "250.5" } };
 	fs_field bad[] = { { "phone", "333" }, { "level", "Z" } };
 	fs_field gone[] = { { "phone", "444" } };
+	fs_field wide[] = { { "code", "W1" }, { "address", "1 Road" },
+	                    { "city", "Lyon" }, { "postcode", "69001" },
+	                    { "phone", "555" }, { "email", "w@x.y" },
+	                    { "website", "w.y" }, { "industry", "retail" },
+	                    { "level", "A" }, { "type", "shop" },
+	                    { "status", "active" } };
 	fs_replica *r = open_new("updates.db", path, sizeof(path));
+	const fs_table *cust = fs_schema__table(&r->schema, "customer");
 	sqlite3_stmt *st = NULL;
 	size_t mark;
 
@@ -216,14 +223,21 @@ static void updates_noted_where_they_run(void)
 	CHECK(fs_record_update(r, "customer", c, bad, 2) != 0);
 	CHECK(fs_record_update(r, "customer", "no-such-id", gone, 1) ==
 	      FS_ENOTFOUND);
-	/* The function notes only the row whose id it is given. */
+	/* The function notes only the row whose id it is given, and only
+	** for the library's UPDATE: from other SQL it is refused. */
 	mark = fs_capture__mark(&r->cap);
-	snprintf(sql, sizeof(sql), "SELECT fs_note_update(%d, 'x', 'y', 0, "
-	         "'a', 'b')", (int)(fs_schema__table(&r->schema, "customer") -
-	                          r->schema.tables));
+	snprintf(sql, sizeof(sql), "SELECT fs_note_update(%d, 1, 'x', 'y', 0, "
+	         "'a', 'b')", (int)(cust - r->schema.tables));
+	CHECK(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ERROR);
+	sqlite3_finalize(st);
+	CHECK(sqlite3_exec(r->db, "SELECT fs_note_update()", NULL, NULL,
+	                   NULL) == SQLITE_ERROR);
+	fs_capture__self(&r->cap, cust);
 	CHECK(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK);
 	CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1);
 	sqlite3_finalize(st);
+	fs_capture__self(&r->cap, NULL);
 	CHECK(fs_capture__mark(&r->cap) == mark);
 	/* Plain SQL on the replica's connection: the hook notes it. */
 	snprintf(sql, sizeof(sql), "UPDATE customer SET email = 'a@b.c', "
@@ -237,6 +251,21 @@ static void updates_noted_where_they_run(void)
 	CHECK(u_rows(path, "phone", "\"444\"", "\"222\"") == 1);
 	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE val LIKE "
 	            "'%333%'") == 0);
+
+	/* More fields than one call of the function takes: each changed
+	** field is noted once (11 rows), and the same update again notes
+	** nothing. */
+	CHECK(sizeof(wide) / sizeof(*wide) > FS_CAPTURE_NOTE_FIELDS);
+	CHECK(fs_replica_open(&r, path, NULL) == 0);
+	CHECK(fs_record_update(r, "customer", c, wide,
+	                       sizeof(wide) / sizeof(*wide)) == 0);
+	CHECK(fs_record_update(r, "customer", c, wide,
+	                       sizeof(wide) / sizeof(*wide)) == 0);
+	fs_replica_close(r);
+	CHECK(count(path, "SELECT count(*) FROM fs_change WHERE op = 'U'") ==
+	      4 + (long long)(sizeof(wide) / sizeof(*wide)));
+	CHECK(u_rows(path, "status", "\"active\"", "\"prospect\"") == 1);
+	CHECK(u_rows(path, "type", "\"shop\"", "null") == 1);
 }
 
 /* Creations put together as the push and the listing see them. */
