@@ -540,7 +540,7 @@ def main():
                     help="bootstrap and incremental only (skip apply, 500 clients, capture, ledger)")
     ap.add_argument("--bootstrap-only", action="store_true",
                     help="with --only-peers: bootstrap only (at --scale 1 the incremental "
-                         "scenario's PouchDB setup alone takes over an hour)")
+                         "scenario's PouchDB setup alone takes about half an hour)")
     ap.add_argument("--capture-n", type=int, default=100000)
     ap.add_argument("--work", help="work directory (default: a new one under /tmp)")
     ap.add_argument("--keep", action="store_true")

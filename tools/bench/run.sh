@@ -9,7 +9,7 @@
 #
 # Usage: tools/bench/run.sh [--scale S] [--no-peer] [--more] [peers.py options]
 #   --scale 1   the full company (1.8M records; the PouchDB side alone
-#               then takes well over an hour)
+#               then takes about 40 minutes, 30 of them setting up PouchDB)
 #   --scale 1 --only-peers --bootstrap-only
 #               the full company's bootstrap rows only (~15 minutes)
 #   --more      also the older benchmarks that are not in the table:
