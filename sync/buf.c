@@ -61,6 +61,11 @@ static int grow(fs_buf *b, size_t extra)
 	return 0;
 }
 
+int fs_buf_reserve(fs_buf *b, size_t extra)
+{
+	return grow(b, extra);
+}
+
 int fs_buf_put(fs_buf *b, const void *data, size_t len)
 {
 	if (grow(b, len) < 0)

@@ -29,6 +29,9 @@ void fs_buf_clear(fs_buf *b);
 int fs_buf_put(fs_buf *b, const void *data, size_t len);
 int fs_buf_puts(fs_buf *b, const char *s);
 int fs_buf_putc(fs_buf *b, char c);
+/* Makes room for extra more bytes (and the NUL) without appending: the
+** caller then writes at ptr + len itself; 0 or -1 as for fs_buf_put. */
+int fs_buf_reserve(fs_buf *b, size_t extra);
 int fs_buf_printf(fs_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int fs_buf_vprintf(fs_buf *b, const char *fmt, va_list ap);

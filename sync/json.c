@@ -9,6 +9,24 @@ int fs_json__strn(fs_buf *b, const char *s, size_t n)
 {
 	size_t i, run = 0;
 
+	/* Most text needs no escape: one copy, quotes included (change
+	** capture writes two values per edit). */
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			break;
+	}
+	if (i == n) {
+		if (fs_buf_reserve(b, n + 2) < 0)
+			return -1;
+		b->ptr[b->len++] = '"';
+		if (n)
+			memcpy(b->ptr + b->len, s, n);
+		b->len += n;
+		b->ptr[b->len++] = '"';
+		b->ptr[b->len] = '\0';
+		return 0;
+	}
 	fs_buf_putc(b, '"');
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -13,8 +13,7 @@ BIN=$(cd "${1:-build/bin}" && pwd)
 N=${2:-20000}
 ROUNDS=${3:-3}
 work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 now() { date +%s.%N; }
 
 python3 - "$N" >"$work/c.csv" <<'PY'
@@ -35,7 +34,10 @@ one_run() {
 	"$BIN/fieldsync-admin" --dir "$d/srv" device enroll a --out "$d/en" >/dev/null
 	"$BIN/fieldsyncd" --dir "$d/srv" --listen 127.0.0.1:0 "${flag[@]}" >"$d/out" 2>"$d/log" &
 	pid=$!
-	pids+=("$pid")
+	# one_run runs in a subshell (the read below), so the main shell's
+	# EXIT trap never saw this pid: the subshell stops its own server when
+	# it exits, a failed step included.
+	trap "kill $pid 2>/dev/null || true" EXIT
 	for _ in $(seq 100); do grep -q listening "$d/out" 2>/dev/null && break; sleep 0.05; done
 	addr=$(sed -n 's/^listening on //p' "$d/out")
 	"$BIN/fieldsync" --db "$d/a.db" init --server "$addr" --enroll "$d/en" >/dev/null
