@@ -328,6 +328,18 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 		note_updated(cap, db, ti, t, id);
 }
 
+/* Installs the hook while capture is on and bound, removes it otherwise:
+** off, SQLite need not prepare a pre-update call for each row (a
+** snapshot of a million records, a server's connections, the log's own
+** rows while they are flushed). */
+static void hook_set(fs_capture *cap)
+{
+	int on = cap->on && cap->schema;
+
+	sqlite3_preupdate_hook(cap->db, on ? on_preupdate : NULL,
+	                       on ? cap : NULL);
+}
+
 /* Whether v, bound for field c, is stored as it is: the library binds
 ** every field in the type its column stores (client/replica.c,
 ** fs_replica__convert: text for text fields, dates and times, which never
@@ -335,18 +347,12 @@ static void on_preupdate(void *p, sqlite3 *db, int op, const char *zdb,
 ** checked that the text fields' columns keep text as text. */
 static int stored_as_bound(const fs_column *c, sqlite3_value *v)
 {
-	switch (sqlite3_value_type(v)) {
-	case SQLITE_NULL:
-		return 1;
-	case SQLITE_TEXT:
-		return c->kind == FS_KIND_TEXT || c->kind == FS_KIND_DATE ||
-		       c->kind == FS_KIND_TIMESTAMP;
-	case SQLITE_INTEGER:
-		return c->kind != FS_KIND_TEXT && c->kind != FS_KIND_DATE &&
-		       c->kind != FS_KIND_TIMESTAMP;
-	default:
-		return 0;
-	}
+	int type = sqlite3_value_type(v);
+	int text = c->kind == FS_KIND_TEXT || c->kind == FS_KIND_DATE ||
+	           c->kind == FS_KIND_TIMESTAMP;
+
+	return type == SQLITE_NULL ||
+	       type == (text ? SQLITE_TEXT : SQLITE_INTEGER);
 }
 
 /* fs_note_update(TABLE, ROWID, ROW_ID, ID, FIELD, NEW, OLD [, FIELD, NEW,
@@ -369,8 +375,7 @@ static void fn_note_update(sqlite3_context *ctx, int argc,
 	const fs_schema *s = cap->schema;
 	const fs_table *t;
 	sqlite3_int64 ti, i;
-	const char *a, *b;
-	int k, n;
+	int k;
 
 	sqlite3_result_int(ctx, 1);
 	if (argc < 7 || (argc - 4) % 3 || !s ||
@@ -387,13 +392,8 @@ static void fn_note_update(sqlite3_context *ctx, int argc,
 	if (!cap->on || cap->failed)
 		return;
 	if (sqlite3_value_type(argv[2]) != SQLITE_TEXT ||
-	    sqlite3_value_type(argv[3]) != SQLITE_TEXT)
-		return;
-	a = text_of(argv[2]);
-	b = text_of(argv[3]);
-	n = sqlite3_value_bytes(argv[2]);
-	if (n != sqlite3_value_bytes(argv[3]) || memcmp(a, b, (size_t)n))
-		return;
+	    differ(argv[2], argv[3]))
+		return;   /* not the row whose id is ID */
 	cap->self_rowid = sqlite3_value_int64(argv[1]);
 	cap->self_noted = 1;
 	for (k = 4; k < argc; k += 3) {
@@ -543,10 +543,7 @@ int fs_capture__bind(fs_capture *cap, const fs_schema *s, fs_err *e)
 			unbind(cap);
 			return e->code;
 		}
-	/* Only now: a server's connections, which never capture, do not pay
-	** for the hook on every write. */
-	if (cap->on)
-		sqlite3_preupdate_hook(cap->db, on_preupdate, cap);
+	hook_set(cap);   /* only now: a server's connections never capture */
 	return 0;
 }
 
@@ -555,11 +552,8 @@ int fs_capture__switch(fs_capture *cap, int on)
 	int was = cap->on;
 
 	cap->on = on;
-	/* Off, SQLite need not prepare a pre-update call for each row (a
-	** snapshot of a million records, say). */
-	if (cap->schema && cap->db)
-		sqlite3_preupdate_hook(cap->db, on ? on_preupdate : NULL,
-		                       on ? cap : NULL);
+	if (cap->db)
+		hook_set(cap);
 	return was;
 }
 
@@ -738,8 +732,7 @@ int fs_capture__flush(fs_capture *cap, int all, fs_err *e)
 	drop_front(cap, done);
 	ret = 0;
 done:
-	if (cap->on)
-		sqlite3_preupdate_hook(cap->db, on_preupdate, cap);
+	hook_set(cap);
 	return ret;
 }
 

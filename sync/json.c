@@ -27,8 +27,9 @@ int fs_json__strn(fs_buf *b, const char *s, size_t n)
 		b->ptr[b->len] = '\0';
 		return 0;
 	}
+	/* s[0..i) needs none: the first escape is at i. */
 	fs_buf_putc(b, '"');
-	for (i = 0; i < n; i++) {
+	for (run = i; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *esc = NULL;
 		char tmp[8];
