@@ -8,6 +8,9 @@
 ** Fields this schema does not know are skipped, never an error: a client
 ** one schema version behind keeps syncing.  Capture is off while these run
 ** (fs_replica__capture_off), so nothing applied here is pushed back.
+** The server reads what a device pushes strictly: every value must be of
+** its field's kind (misfit()), as the library stores it, or the change is
+** refused; a replica takes what its server sends.
 */
 #include "replica_int.h"
 
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "value.h"
 
 int fs_replica__capture(fs_replica *r, int on)
 {
@@ -82,7 +86,7 @@ typedef struct bind_ctx {
 	const fs_column *want;
 	char *want_text;
 	int strict, has_want, oom;
-	char why[96];        /* a strict reader's refusal */
+	char why[160];       /* a strict reader's refusal */
 } bind_ctx;
 
 /* Binds a JSON value as json_extract() would give it: numbers, 1/0 for
@@ -103,6 +107,47 @@ static int bind_json(sqlite3_stmt *st, int idx, const fs_json_member *m)
 		                         m->copied || m->type == FS_JSON_NESTED
 		                         ? SQLITE_TRANSIENT : SQLITE_STATIC);
 	}
+}
+
+/* Whether JSON value m is not of column c's kind as the library stores
+** it: the text kinds take strings (a DATE a calendar date, a TIMESTAMP
+** its stored UTC form), the others integers (a BOOLEAN 0 or 1; JSON's
+** true and false read as 1 and 0).  Null fits any kind: NOT NULL is the
+** schema's to refuse.  A device of this library never sends a misfit; a
+** faulty or forged one would spread it to every replica.  0 fits, else 1
+** with the reason in why. */
+static int misfit(char *why, size_t size, const fs_column *c,
+                  const fs_json_member *m)
+{
+	char text[24];
+	int ok;
+
+	switch (c->kind) {
+	case FS_KIND_TEXT:
+		ok = m->type == FS_JSON_TEXT;
+		break;
+	case FS_KIND_DATE:
+	case FS_KIND_TIMESTAMP:
+		ok = m->type == FS_JSON_TEXT && m->vlen < sizeof(text);
+		if (ok) {
+			memcpy(text, m->val, m->vlen);
+			text[m->vlen] = '\0';
+			ok = c->kind == FS_KIND_DATE ? fs_value__valid_date(text)
+			                             : fs_value__valid_timestamp(text);
+		}
+		break;
+	case FS_KIND_BOOLEAN:
+		ok = m->type == FS_JSON_INT && (m->i == 0 || m->i == 1);
+		break;
+	default:
+		ok = m->type == FS_JSON_INT;
+		break;
+	}
+	if (ok || m->type == FS_JSON_NULL)
+		return 0;
+	snprintf(why, size, "field %s must be %s", c->name,
+	         fs_value__kind_wants(c->kind));
+	return 1;
 }
 
 /* A key t does not have: remembered, to find it given twice (1). */
@@ -165,6 +210,8 @@ static int bind_member(void *payload, const fs_json_member *m)
 	}
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
+	if (x->strict && misfit(x->why, sizeof(x->why), &t->cols[i], m))
+		return 1;
 	x->hint = i + 1;
 	if (&t->cols[i] == x->want) {
 		x->has_want = 1;
@@ -300,6 +347,53 @@ static int update_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t,
 	return 0;
 }
 
+/* Reads json_value, one JSON scalar (or an object or array, kept as its
+** text), into *m; text holds an unescaped string. */
+static int value_read(fs_json_member *m, fs_buf *text, fs_replica *r,
+                      const fs_table *t, const char *rid, const fs_column *c,
+                      const char *json_value)
+{
+	const char *p = json_value ? json_value : "null";
+	const char *end = p + strlen(p);
+	int rc = 0;
+
+	p += strspn(p, " \t\r\n");
+	memset(m, 0, sizeof(*m));
+	if (p < end && (*p == '{' || *p == '[')) {
+		m->type = FS_JSON_NESTED;   /* no column holds one; kept as text */
+		m->val = p;
+		m->vlen = (size_t)(end - p);
+		return 0;
+	}
+	if ((rc = fs_json__scalar(m, &p, end, text, &r->err)) < 0 ||
+	    (p += strspn(p, " \t\r\n")) != end) {
+		if (rc == 0)
+			fs_err__set(&r->err, FS_ECORRUPT, "text after the value");
+		fs_err__prefix(&r->err, "%s %s, field %s", t->noun, rid, c->name);
+		return FS_ECORRUPT;
+	}
+	return 0;
+}
+
+int fs_replica__value_check(fs_replica *r, const fs_table *t,
+                            const char *rid, const fs_column *c,
+                            const char *json_value)
+{
+	fs_buf text = FS_BUF_INIT;
+	fs_json_member m;
+	char why[160];
+	int rc;
+
+	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == 0 &&
+	    misfit(why, sizeof(why), c, &m))
+		rc = fs_err__set(&r->err, FS_EINVALID, "%s %s: %s", t->noun, rid,
+		                 why);
+	if (rc == 0 && text.failed)
+		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+	fs_buf_free(&text);
+	return rc;
+}
+
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,
                              const char *rid, const fs_column *c,
                              const char *json_value)
@@ -307,25 +401,13 @@ int fs_replica__apply_update(fs_replica *r, const fs_table *t,
 	fs_buf text = FS_BUF_INIT;
 	fs_json_member m;
 	sqlite3_stmt *st = NULL;
-	const char *p = json_value ? json_value : "null";
-	const char *end = p + strlen(p);
 	int rc;
 
 	if ((rc = update_stmt(&st, r, t, c)) < 0)
 		return rc;
-	p += strspn(p, " \t\r\n");
-	memset(&m, 0, sizeof(m));
-	if (p < end && (*p == '{' || *p == '[')) {
-		m.type = FS_JSON_NESTED;   /* no column holds one; kept as text */
-		m.val = p;
-		m.vlen = (size_t)(end - p);
-	} else if ((rc = fs_json__scalar(&m, &p, end, &text, &r->err)) < 0 ||
-	           (p += strspn(p, " \t\r\n")) != end) {
+	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) < 0) {
 		fs_buf_free(&text);
-		if (rc == 0)
-			fs_err__set(&r->err, FS_ECORRUPT, "text after the value");
-		fs_err__prefix(&r->err, "%s %s, field %s", t->noun, rid, c->name);
-		return FS_ECORRUPT;
+		return rc;
 	}
 	bind_json(st, 1, &m);
 	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);

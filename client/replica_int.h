@@ -141,7 +141,8 @@ int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
 ** (malloc'd; NULL when null) and the result is 1, else 0.  FS_ECORRUPT
 ** on malformed JSON.  strict (a pushed record): FS_EINVALID when a field
 ** is given twice or a field name holds a NUL, since every reader of the
-** record must see the same value of a field.  Then
+** record must see the same value of a field, or when a value is not of its
+** field's kind.  Then
 ** fs_replica__insert_run() inserts record rid of t, as bound by the last
 ** fs_replica__insert_bind() of this handle. */
 int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
@@ -152,6 +153,12 @@ int fs_replica__insert_run(fs_replica *r, const fs_table *t,
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,
                              const char *rid, const fs_column *c,
                              const char *json_value);
+/* Whether a pushed field value (JSON) is of c's kind, as a strict
+** fs_replica__insert_bind() checks every field of a creation: 0 yes,
+** FS_EINVALID (a misfit) or FS_ECORRUPT (malformed) with the reason. */
+int fs_replica__value_check(fs_replica *r, const fs_table *t,
+                            const char *rid, const fs_column *c,
+                            const char *json_value);
 int fs_replica__apply_delete(fs_replica *r, const fs_table *t,
                              const char *rid);
 /* A field's value as JSON (col NULL or "": the whole record as a JSON

@@ -1061,6 +1061,16 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	int64_t seq;
 	int rc, cmp, concurrent;
 
+	/* A value not of the field's kind is refused, winning or losing (a
+	** loser is kept as a conflict, and may be chosen by its resolution),
+	** and the replica is told the value the server holds. */
+	if ((rc = fs_replica__value_check(r, t, rid, c, val)) < 0) {
+		if (rc != FS_EINVALID && rc != FS_ECORRUPT)
+			return rc;
+		reject(x, idx, "%s", r->err.msg);
+		fs_err__clear(&r->err);
+		return correct(x, t, rid, c->name);
+	}
 	if ((rc = clocks_get(&tomb, &rec, &cur, r, t->name, rid, c->name)) < 0)
 		return rc;
 	if (tomb.found) {

@@ -45,6 +45,21 @@ int fs_value__scale(fs_kind k)
 	}
 }
 
+const char *fs_value__kind_wants(fs_kind k)
+{
+	switch (k) {
+	case FS_KIND_INTEGER:   return "an integer";
+	case FS_KIND_BOOLEAN:   return "0 or 1 (or true or false)";
+	case FS_KIND_DATE:      return "a date 'YYYY-MM-DD'";
+	case FS_KIND_TIMESTAMP: return "a UTC time 'YYYY-MM-DDTHH:MM:SSZ'";
+	case FS_KIND_MONEY:     return "an integer number of hundredths";
+	case FS_KIND_QTY:       return "an integer number of thousandths";
+	case FS_KIND_RATE:      return "an integer number of basis points";
+	case FS_KIND_COORD:     return "an integer number of micro-degrees";
+	default:                return "text (a JSON string)";
+	}
+}
+
 int fs_value__parse_decimal(int64_t *out, const char *s, int scale,
                             char *err, size_t errsz)
 {
@@ -283,6 +298,14 @@ int fs_value__norm_timestamp(char *out, const char *s)
 	secs = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
 	secs -= sign * (oh * 3600 + om * 60);
 	return format_epoch(out, secs);
+}
+
+int fs_value__valid_timestamp(const char *s)
+{
+	char norm[21];
+
+	return s && strlen(s) == 20 && fs_value__norm_timestamp(norm, s) == 0 &&
+	       !strcmp(norm, s);
 }
 
 void fs_value__format_time(char *out, uint64_t ms)

@@ -30,6 +30,9 @@ typedef enum fs_kind {
 fs_kind fs_value__kind(const char *decltype);
 /* Decimal places of a scaled kind, or -1 for unscaled kinds. */
 int fs_value__scale(fs_kind k);
+/* What a value of kind k is in a change's JSON (docs/protocol.md), as a
+** refusal says it: "a date 'YYYY-MM-DD'". */
+const char *fs_value__kind_wants(fs_kind k);
 
 /* Parses a decimal "-12.5" into v * 10^scale.  Refuses more decimals than
 ** scale, junk, and overflow.  0 or -1 with a reason in err. */
@@ -42,6 +45,9 @@ int fs_value__parse_int(int64_t *out, const char *s);
 int fs_value__parse_bool(int *out, const char *s);
 /* 1 if s is a real calendar date 'YYYY-MM-DD'. */
 int fs_value__valid_date(const char *s);
+/* 1 if s is a timestamp in the form it is stored in,
+** 'YYYY-MM-DDTHH:MM:SSZ' (what fs_value__norm_timestamp() gives). */
+int fs_value__valid_timestamp(const char *s);
 /* Normalises a timestamp to 'YYYY-MM-DDTHH:MM:SSZ' in out (21 bytes).
 ** Accepts 'T' or ' ' between date and time, optional seconds, optional
 ** fraction (dropped), 'Z' or +HH:MM / -HH:MM (converted to UTC), or a bare

@@ -129,6 +129,60 @@ class ProtocolTest(e2eutil.E2ECase):
         self.assertEqual(a[cid]["phone"], "+33 4 00")
         self.assertIn(new, a)
 
+    def push(self, c, batch_id, entries):
+        c.send(PUSH, st(batch_id) + uv(len(entries)) + b"".join(entries))
+        typ, r = c.recv()
+        self.assertEqual(typ, ACK)
+        self.assertEqual(r.str(), batch_id)
+        applied, conflicts, nrej = r.uv(), r.uv(), r.uv()
+        return applied, conflicts, dict((r.uv(), r.str()) for _ in range(nrej))
+
+    def test_values_not_of_their_fields_kind_are_refused(self):
+        """A forged or faulty client cannot store a value of the wrong kind
+        (a date that is no date, a number in a text field): the server
+        refuses it, winning or losing, names the field, and keeps the
+        value it had, which every replica keeps too."""
+        cid = self.A.add("customer", name="Kinds", phone="+33 1 00",
+                         created_at="2026-11-01T08:00:00Z")
+        kid = self.A.add("contact", customer=cid, name="Ann", birthday="1990-02-28")
+        self.A.sync()
+        c, (typ, r) = self.hello(self.latest)
+        self.assertEqual(typ, WELCOME)
+        r.uv(), r.uv(), r.str(), r.str(), r.str()
+        hlc = max(r.uv(), 1) + (1 << 16)
+        cur = int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
+        new = "01900000-0000-7000-8000-00000000beef"
+        bad = [entry("U", "customer", cid, "created_at", json.dumps("yesterday"), hlc + 1, cur),
+               entry("U", "customer", cid, "created_at", json.dumps("2026-11-02 08:00"), hlc + 2, cur),
+               entry("U", "customer", cid, "phone", json.dumps(12), hlc + 3, cur),
+               entry("U", "customer", cid, "phone", json.dumps({"n": 1}), hlc + 4, cur),
+               entry("U", "contact", kid, "birthday", json.dumps("1990-02-30"), hlc + 5, cur),
+               # A losing value (an older clock, concurrent) is refused too:
+               # it would be kept as a conflict and could be chosen.
+               entry("U", "customer", cid, "phone", json.dumps(7), 1 << 16, 0),
+               entry("I", "customer", new, None,
+                     json.dumps({"name": "Forged", "created_at": 20261101}), hlc + 6, cur),
+               # A good change in the same batch goes through.
+               entry("U", "customer", cid, "city", json.dumps("Nantes"), hlc + 7, cur)]
+        applied, conflicts, rej = self.push(c, "kinds-1", bad)
+        self.assertEqual((applied, conflicts), (1, 0), rej)
+        self.assertEqual(sorted(rej), list(range(7)), rej)
+        for i, field, wants in ((0, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
+                                (1, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
+                                (2, "phone", "text"), (3, "phone", "text"),
+                                (4, "birthday", "'YYYY-MM-DD'"), (5, "phone", "text"),
+                                (6, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'")):
+            self.assertIn("field %s must be" % field, rej[i])
+            self.assertIn(wants, rej[i])
+        recs = {x["id"]: x for x in map(json.loads, self.server_dump().splitlines())}
+        self.assertNotIn(new, recs)
+        self.assertEqual((recs[cid]["created_at"], recs[cid]["phone"], recs[cid]["city"]),
+                         ("2026-11-01T08:00:00Z", "+33 1 00", "Nantes"))
+        self.assertEqual(recs[kid]["birthday"], "1990-02-28")
+        self.assertEqual(self.server.sql("SELECT count(*) FROM fs_conflict")[0][0], 0)
+        self.A.sync()
+        self.assertEqual(self.A.dump(), self.server_dump())
+
     def test_two_versions_behind_and_a_newer_client_are_refused_clearly(self):
         for schema in (self.latest - 2, self.latest + 1):
             c, (typ, r) = self.hello(schema)

@@ -325,6 +325,22 @@ static void test_dates(void)
 	CHECK(!fs_value__valid_date("abcd-ef-gh"));
 	CHECK(!fs_value__valid_date(""));
 	CHECK(!fs_value__valid_date(NULL));
+
+	/* A timestamp in its stored form only (what a change carries). */
+	CHECK(fs_value__valid_timestamp("2026-11-22T09:00:00Z"));
+	CHECK(fs_value__valid_timestamp("2024-02-29T23:59:59Z"));
+	CHECK(!fs_value__valid_timestamp("2023-02-29T00:00:00Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22 09:00:00Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T09:00Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T09:00:00+01:00"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T09:00:00.5Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T24:00:00Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T09:00:60Z"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22"));
+	CHECK(!fs_value__valid_timestamp("2026-11-22T09:00:00z"));
+	CHECK(!fs_value__valid_timestamp("soon"));
+	CHECK(!fs_value__valid_timestamp(""));
+	CHECK(!fs_value__valid_timestamp(NULL));
 }
 
 static int ts_ok(const char *in, const char *want)
