@@ -855,8 +855,13 @@ class ScopeTest(e2eutil.E2ECase):
         # leaves a tombstone alone; a later creation of that id is kept as
         # a 'record deleted' conflict, not taken as new.
         ghost = "01900000-0000-7000-8000-0000000060a7"
+        mark = "SELECT v FROM fs_meta WHERE k = 'lone_tombstones'"
+        self.assertEqual(self.server.sql(mark), [(0,)])
         self.tamper(O, "D", ghost, None)
         self.sync(O)
+        # From now on a creation looks for a tombstone first (server/store.c,
+        # clock_create): until then, it need not.
+        self.assertEqual(self.server.sql(mark), [(1,)])
         self.tamper(nina, "I", ghost, '{"name": "Ghost", "region": "north", '
                                       '"created_at": "2026-01-01T00:00:00Z"}',
                     hlc_ahead=(1 << 31) + 4)
@@ -865,6 +870,21 @@ class ScopeTest(e2eutil.E2ECase):
                                          (ghost,)), [(0,)])
         self.assertEqual(self.server.sql("SELECT reason FROM fs_conflict WHERE rid = ?",
                                          (ghost,)), [("record deleted",)])
+        # A server database from before the mark finds its lone tombstones
+        # by itself.
+        con = sqlite3.connect(os.path.join(self.server.dir, "server.db"), timeout=30)
+        try:
+            con.execute("DELETE FROM fs_meta WHERE k = 'lone_tombstones'")
+            con.commit()
+        finally:
+            con.close()
+        self.tamper(nina, "I", ghost, '{"name": "Ghost again", "region": "north", '
+                                      '"created_at": "2026-01-01T00:00:00Z"}',
+                    hlc_ahead=(1 << 31) + 5)
+        self.sync(nina)
+        self.assertEqual(self.server.sql("SELECT count(*) FROM customer WHERE id = ?",
+                                         (ghost,)), [(0,)])
+        self.assertEqual(self.server.sql(mark), [(1,)])
         # the same creation again within the department is still merged
         # field by field (a creation seen twice through another path)
         self.tamper(nina, "I", n, json.dumps({"name": "Northwind", "region": "north",
