@@ -679,6 +679,12 @@ void fs_replica_close(fs_replica *r)
 			sqlite3_finalize(r->apply_ins[i]);
 		free(r->apply_ins);
 	}
+	if (r->apply_obj) {
+		size_t i;
+		for (i = 0; i < r->schema.ntables; i++)
+			sqlite3_finalize(r->apply_obj[i]);
+		free(r->apply_obj);
+	}
 	if (r->apply_upd) {
 		size_t i, j;
 		for (i = 0; i < r->schema.ntables; i++) {

@@ -59,6 +59,7 @@ struct fs_replica {
 	sqlite3_stmt **apply_ins;  /* per table: apply.c's record INSERT */
 	const fs_table *ins_bound; /* the table whose INSERT is bound */
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
+	sqlite3_stmt **apply_obj;  /* per table: a record as a JSON object */
 	uint64_t now_s;            /* fs_replica__now_cached()'s second */
 	char now_text[24];
 	/* record.c's last INSERT and UPDATE (fs_write_sql). */
