@@ -10,7 +10,8 @@
 ** (fs_replica__capture_off), so nothing applied here is pushed back.
 ** The server reads what a device pushes strictly: every value must be of
 ** its field's kind (misfit()), as the library stores it, or the change is
-** refused; a replica takes what its server sends.
+** refused; a replica takes what its server sends, and a regional server
+** what head office sends.
 */
 #include "replica_int.h"
 
@@ -24,6 +25,23 @@
 int fs_replica__capture(fs_replica *r, int on)
 {
 	return fs_capture__switch(&r->cap, on);
+}
+
+/* Prepares sql (freed) into *slot, a statement kept for the handle's
+** life. */
+static int prepare_kept(sqlite3_stmt **slot, fs_replica *r, fs_buf *sql,
+                        const char *what)
+{
+	int rc;
+
+	if (sql->failed) {
+		fs_buf_free(sql);
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
+	rc = sqlite3_prepare_v3(r->db, sql->ptr, -1, SQLITE_PREPARE_PERSISTENT,
+	                        slot, NULL);
+	fs_buf_free(sql);
+	return rc == SQLITE_OK ? 0 : fs_err__sqlite(&r->err, r->db, rc, what);
 }
 
 /* The INSERT of a whole record into table t, prepared once per handle:
@@ -61,15 +79,9 @@ static int insert_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t)
 			fs_buf_printf(&sql, ", ?%zu", i + 2);
 	}
 	fs_buf_putc(&sql, ')');
-	if (sql.failed) {
-		fs_buf_free(&sql);
-		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	}
-	rc = sqlite3_prepare_v3(r->db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT,
-	                        &r->apply_ins[ti], NULL);
-	fs_buf_free(&sql);
-	if (rc != SQLITE_OK)
-		return fs_err__sqlite(&r->err, r->db, rc, "preparing a record insert");
+	if ((rc = prepare_kept(&r->apply_ins[ti], r, &sql,
+	                       "preparing a record insert")) < 0)
+		return rc;
 	*out = r->apply_ins[ti];
 	return 0;
 }
@@ -139,8 +151,8 @@ static int misfit(char *why, size_t size, const fs_column *c,
 	case FS_KIND_BOOLEAN:
 		ok = m->type == FS_JSON_INT && (m->i == 0 || m->i == 1);
 		break;
-	default:
-		ok = m->type == FS_JSON_INT;
+	default:   /* a number: true and false read as 1 and 0, without text */
+		ok = m->type == FS_JSON_INT && m->val;
 		break;
 	}
 	if (ok || m->type == FS_JSON_NULL)
@@ -210,7 +222,8 @@ static int bind_member(void *payload, const fs_json_member *m)
 	}
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
-	if (x->strict && misfit(x->why, sizeof(x->why), &t->cols[i], m))
+	if (x->strict == FS_BIND_KINDS &&
+	    misfit(x->why, sizeof(x->why), &t->cols[i], m))
 		return 1;
 	x->hint = i + 1;
 	if (&t->cols[i] == x->want) {
@@ -367,11 +380,15 @@ static int value_read(fs_json_member *m, fs_buf *text, fs_replica *r,
 	}
 	if ((rc = fs_json__scalar(m, &p, end, text, &r->err)) < 0 ||
 	    (p += strspn(p, " \t\r\n")) != end) {
+		if (rc < 0 && rc != FS_ECORRUPT)
+			return rc;   /* out of memory, say: not the value's fault */
 		if (rc == 0)
 			fs_err__set(&r->err, FS_ECORRUPT, "text after the value");
 		fs_err__prefix(&r->err, "%s %s, field %s", t->noun, rid, c->name);
 		return FS_ECORRUPT;
 	}
+	if (text->failed)
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	return 0;
 }
 
@@ -388,8 +405,6 @@ int fs_replica__value_check(fs_replica *r, const fs_table *t,
 	    misfit(why, sizeof(why), c, &m))
 		rc = fs_err__set(&r->err, FS_EINVALID, "%s %s: %s", t->noun, rid,
 		                 why);
-	if (rc == 0 && text.failed)
-		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
 	fs_buf_free(&text);
 	return rc;
 }
@@ -456,15 +471,9 @@ static int object_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t)
 			fs_buf_printf(&sql, "%s'%s', \"%s\"", i ? ", " : "",
 			              t->cols[i].name, t->cols[i].name);
 		fs_buf_printf(&sql, ") FROM \"%s\" WHERE id = ?", t->name);
-		if (sql.failed) {
-			fs_buf_free(&sql);
-			return fs_err__set(&r->err, FS_ERROR, "out of memory");
-		}
-		rc = sqlite3_prepare_v3(r->db, sql.ptr, -1, SQLITE_PREPARE_PERSISTENT,
-		                        &r->apply_obj[ti], NULL);
-		fs_buf_free(&sql);
-		if (rc != SQLITE_OK)
-			return fs_err__sqlite(&r->err, r->db, rc, "preparing a record read");
+		if ((rc = prepare_kept(&r->apply_obj[ti], r, &sql,
+		                       "preparing a record read")) < 0)
+			return rc;
 	}
 	*out = r->apply_obj[ti];
 	return 0;

@@ -804,6 +804,21 @@ static int pass_up(push_ctx *x, const fs_table *t, const char *rid,
 	return 1;
 }
 
+/* Rejects a pushed value that is not of its field's kind (apply.c):
+** 1 refused (rejection recorded), 0 fits, <0 failure. */
+static int kind_refused(push_ctx *x, uint64_t idx, const fs_table *t,
+                        const char *rid, const fs_column *c, const char *val)
+{
+	fs_replica *r = x->r;
+	int rc = fs_replica__value_check(r, t, rid, c, val);
+
+	if (rc == 0 || (rc != FS_EINVALID && rc != FS_ECORRUPT))
+		return rc;
+	reject(x, idx, "%s", r->err.msg);
+	fs_err__clear(&r->err);
+	return 1;
+}
+
 /* Places the entry (x->dept: its department, logged with it) and keeps
 ** it inside the writer's scope: 0 go on, 1 refused (rejected, with an
 ** 'X' correction for a record the writer may not hold), <0 failure. */
@@ -814,6 +829,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 	char *dept = NULL, *root = NULL, *link = NULL, *to = NULL;
 	char bad[sizeof(((fs_err *)0)->msg)] = "";
 	const char *why = NULL;
+	const fs_column *c;
 	int rc, found, in, has_link = 0;
 
 	free(x->dept);
@@ -852,7 +868,9 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
 		** read one value and the INSERT another. */
-		has_link = fs_replica__insert_bind(r, t, en->val, 1, t->scope_col,
+		has_link = fs_replica__insert_bind(r, t, en->val, x->p->upstream
+		                                   ? FS_BIND_STRICT : FS_BIND_KINDS,
+		                                   t->scope_col,
 		                                   &link);
 		if (has_link == FS_EINVALID || has_link == FS_ECORRUPT) {
 			/* Refused here, before anything reads it otherwise. */
@@ -909,6 +927,10 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		dept = NULL;
 		rc = 0;
 		goto done;
+	} else if (!found && rc == 0 && en->op == 'U' && !x->p->upstream &&
+	           (c = fs_schema__column(t, en->col)) != NULL &&
+	           (rc = kind_refused(x, idx, t, en->rid, c, en->val)) != 0) {
+		goto done;   /* not passed on: refused here (or a failure) */
 	} else if (!found && rc == 0 &&
 	           (rc = pass_up(x, t, en->rid, en)) != 0) {
 		goto done;   /* passed on to head office, or a failure */
@@ -1111,18 +1133,18 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	int64_t seq;
 	int rc, cmp, concurrent;
 
-	/* A value not of the field's kind is refused, winning or losing (a
-	** loser is kept as a conflict, and may be chosen by its resolution),
-	** and the replica is told the value the server holds. */
-	if ((rc = fs_replica__value_check(r, t, rid, c, val)) < 0) {
-		if (rc != FS_EINVALID && rc != FS_ECORRUPT)
-			return rc;
-		reject(x, idx, "%s", r->err.msg);
-		fs_err__clear(&r->err);
-		return correct(x, t, rid, c->name);
-	}
 	if ((rc = clocks_get(&tomb, &rec, &cur, r, t->name, rid, c->name)) < 0)
 		return rc;
+	/* A value not of the field's kind is refused, winning or losing (a
+	** loser is kept as a conflict, and may be chosen by its resolution),
+	** and the replica is told the value the server holds.  Not the same
+	** version again (a batch resent, perhaps from before this check), nor
+	** head office's changes at a regional server (head office judged
+	** them). */
+	if (!x->p->upstream &&
+	    !(cur.found && vcmp(hlc, dev, cur.hlc, cur.device) == 0) &&
+	    (rc = kind_refused(x, idx, t, rid, c, val)) != 0)
+		return rc < 0 ? rc : correct(x, t, rid, c->name);
 	if (tomb.found) {
 		if ((rc = is_replay(x, t->name, rid, c->name, hlc, base,
 		                    tomb.seq)) != 0)

@@ -145,6 +145,8 @@ class ProtocolTest(e2eutil.E2ECase):
         cid = self.A.add("customer", name="Kinds", phone="+33 1 00",
                          created_at="2026-11-01T08:00:00Z")
         kid = self.A.add("contact", customer=cid, name="Ann", birthday="1990-02-28")
+        vid = self.A.add("visit", customer=cid, planned_at="2026-11-02T09:00:00Z",
+                         latitude="45.75")
         self.A.sync()
         c, (typ, r) = self.hello(self.latest)
         self.assertEqual(typ, WELCOME)
@@ -162,11 +164,17 @@ class ProtocolTest(e2eutil.E2ECase):
                entry("U", "customer", cid, "phone", json.dumps(7), 1 << 16, 0),
                entry("I", "customer", new, None,
                      json.dumps({"name": "Forged", "created_at": 20261101}), hlc + 6, cur),
+               # Numbers: micro-degrees, not degrees; true is no number.
+               entry("U", "visit", vid, "latitude", "45.76", hlc + 8, cur),
+               entry("U", "visit", vid, "latitude", "true", hlc + 9, cur),
                # A good change in the same batch goes through.
                entry("U", "customer", cid, "city", json.dumps("Nantes"), hlc + 7, cur)]
         applied, conflicts, rej = self.push(c, "kinds-1", bad)
         self.assertEqual((applied, conflicts), (1, 0), rej)
-        self.assertEqual(sorted(rej), list(range(7)), rej)
+        self.assertEqual(sorted(rej), list(range(9)), rej)
+        for i in (7, 8):
+            self.assertIn("field latitude must be an integer number of micro-degrees",
+                          rej[i])
         for i, field, wants in ((0, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
                                 (1, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
                                 (2, "phone", "text"), (3, "phone", "text"),
@@ -179,6 +187,7 @@ class ProtocolTest(e2eutil.E2ECase):
         self.assertEqual((recs[cid]["created_at"], recs[cid]["phone"], recs[cid]["city"]),
                          ("2026-11-01T08:00:00Z", "+33 1 00", "Nantes"))
         self.assertEqual(recs[kid]["birthday"], "1990-02-28")
+        self.assertEqual(recs[vid]["latitude"], 45.75)   # the dump shows degrees
         self.assertEqual(self.server.sql("SELECT count(*) FROM fs_conflict")[0][0], 0)
         self.A.sync()
         self.assertEqual(self.A.dump(), self.server_dump())

@@ -46,6 +46,7 @@ The tests:
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from decimal import Decimal
@@ -538,6 +539,59 @@ class TiersTest(e2eutil.E2ECase):
         self.assertTiers({A: RN}, [O])
 
     # ------------------------------------------------------------ 3
+
+    def test_head_offices_values_are_taken_as_sent(self):
+        """A regional server checks its own devices' values against their
+        fields' kinds, but takes head office's as head office sends them:
+        refusing one would lose it silently (nobody reads a regional
+        server's refusals of head office) and the tiers would differ."""
+        O = self.hq_client()
+        RN = self.regional("RN", "north-office")
+        A = self.rep_at(RN, "alice", region="north")
+        cid = O.add("customer", name="Planted", region="north")
+        self.sync(O)
+        self.upstream_sync(RN)
+        # Head office holds a value of the wrong kind (accepted by an older
+        # build, say): an update of it, as its log and clocks record one.
+        con = sqlite3.connect(os.path.join(self.hq.dir, "server.db"), timeout=30)
+        try:
+            [(hlc,)] = con.execute("SELECT max(hlc) FROM fs_log").fetchall()
+            hlc += 1 << 24
+            con.execute("UPDATE customer SET created_at = 'soon' WHERE id = ?", (cid,))
+            cur = con.execute(
+                "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
+                "scope) VALUES ('customer', ?, 'U', 'created_at', '\"soon\"', ?, "
+                "?, 'olga', 'north')", (cid, hlc, O.device))
+            con.execute("INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, "
+                        "seq) VALUES ('customer', ?, 'created_at', ?, ?, ?)",
+                        (cid, hlc, O.device, cur.lastrowid))
+            con.commit()
+        finally:
+            con.close()
+        self.upstream_sync(RN)
+        self.assertEqual(RN.sql("SELECT created_at FROM customer WHERE id = ?", (cid,)),
+                         [("soon",)])
+        # Its own devices' values are still checked (the same field, pushed
+        # by alice's replica as a modified client would).
+        self.sync(A)
+        con = sqlite3.connect(A.db, timeout=30)
+        try:
+            [(h,)] = con.execute("SELECT max(coalesce((SELECT max(hlc) FROM fs_change), 0), "
+                                 "coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), 0))"
+                                 ).fetchall()
+            [(base,)] = con.execute("SELECT coalesce((SELECT v FROM fs_meta WHERE "
+                                    "k = 'cursor'), 0)").fetchall()
+            con.execute("INSERT INTO fs_change(tbl, rid, op, col, val, hlc, device, base) "
+                        "VALUES ('customer', ?, 'U', 'created_at', '\"later\"', ?, '', ?)",
+                        (cid, int(h) + (1 << 20), int(base)))
+            con.commit()
+        finally:
+            con.close()
+        rc, out, err = A.run("sync")
+        self.assertNotEqual(rc, 0, "a refused change must fail the sync")
+        self.assertEqual(RN.sql("SELECT created_at FROM customer WHERE id = ?", (cid,)),
+                         [("soon",)])
+        self.assertIn("field created_at must be", A.ok("rejections"))
 
     def test_nightly_sync_waits_for_its_time_or_usr1(self):
         O = self.hq_client()
