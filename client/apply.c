@@ -96,6 +96,7 @@ typedef struct bind_ctx {
 	                     ** buffer the next key reuses */
 	size_t olen[64], nother;
 	const fs_column *want;
+	const char *rid;     /* the record's id (strict), or NULL */
 	char *want_text;
 	int strict, has_want, oom;
 	char why[160];       /* a strict reader's refusal */
@@ -127,12 +128,21 @@ static int bind_json(sqlite3_stmt *st, int idx, const fs_json_member *m)
 ** true and false read as 1 and 0).  Null fits any kind: NOT NULL is the
 ** schema's to refuse.  A device of this library never sends a misfit; a
 ** faulty or forged one would spread it to every replica.  0 fits, else 1
-** with the reason in why. */
-static int misfit(char *why, size_t size, const fs_column *c,
-                  const fs_json_member *m)
+** with the reason in why.  (rid: the record's id, NULL if unknown.) */
+static int misfit(char *why, size_t size, const fs_table *t,
+                  const fs_column *c, const char *rid, const fs_json_member *m)
 {
 	char text[24];
 	int ok;
+
+	/* A link to the record itself (a customer its own parent), which the
+	** library refuses on a local write (record.c). */
+	if (c->ref && rid && m->type == FS_JSON_TEXT && !strcmp(c->ref, t->name) &&
+	    m->vlen == strlen(rid) && !memcmp(m->val, rid, m->vlen)) {
+		snprintf(why, size, "field %s cannot point at the record itself",
+		         c->name);
+		return 1;
+	}
 
 	switch (c->kind) {
 	case FS_KIND_TEXT:
@@ -223,7 +233,7 @@ static int bind_member(void *payload, const fs_json_member *m)
 	if (k == t->ncols)
 		return 0;   /* a field this schema does not have */
 	if (x->strict == FS_BIND_KINDS &&
-	    misfit(x->why, sizeof(x->why), &t->cols[i], m))
+	    misfit(x->why, sizeof(x->why), t, &t->cols[i], x->rid, m))
 		return 1;
 	x->hint = i + 1;
 	if (&t->cols[i] == x->want) {
@@ -237,7 +247,7 @@ static int bind_member(void *payload, const fs_json_member *m)
 }
 
 int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
-                            const char *json, int strict,
+                            const char *rid, const char *json, int strict,
                             const fs_column *want, char **want_text)
 {
 	sqlite3_stmt *st = NULL;
@@ -258,6 +268,7 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	x.hint = 0;
 	x.nother = 0;
 	x.want = want;
+	x.rid = rid;
 	x.want_text = NULL;
 	x.has_want = x.oom = 0;
 	x.why[0] = '\0';
@@ -322,7 +333,7 @@ int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
 {
 	/* Not strict: what a server sent is taken as SQLite's json_each
 	** would read it (the last of a field given twice). */
-	int rc = fs_replica__insert_bind(r, t, json, 0, NULL, NULL);
+	int rc = fs_replica__insert_bind(r, t, rid, json, 0, NULL, NULL);
 
 	if (rc < 0) {
 		if (rc == FS_ECORRUPT || rc == FS_EINVALID)
@@ -402,7 +413,7 @@ int fs_replica__value_check(fs_replica *r, const fs_table *t,
 	int rc;
 
 	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == 0 &&
-	    misfit(why, sizeof(why), c, &m))
+	    misfit(why, sizeof(why), t, c, rid, &m))
 		rc = fs_err__set(&r->err, FS_EINVALID, "%s %s: %s", t->noun, rid,
 		                 why);
 	fs_buf_free(&text);

@@ -143,14 +143,15 @@ int fs_replica__apply_insert(fs_replica *r, const fs_table *t,
 ** on malformed JSON.  strict (a pushed record, FS_BIND_STRICT):
 ** FS_EINVALID when a field is given twice or a field name holds a NUL,
 ** since every reader of the record must see the same value of a field;
-** FS_BIND_KINDS also when a value is not of its field's kind (a device's
-** push; head office's changes at a regional server are taken as sent).  Then
+** FS_BIND_KINDS also when a value is not of its field's kind or a link
+** points at record rid itself (a device's push; head office's changes at
+** a regional server are taken as sent).  Then
 ** fs_replica__insert_run() inserts record rid of t, as bound by the last
 ** fs_replica__insert_bind() of this handle. */
 #define FS_BIND_STRICT 1
 #define FS_BIND_KINDS  2
 int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
-                            const char *json, int strict,
+                            const char *rid, const char *json, int strict,
                             const fs_column *want, char **want_text);
 int fs_replica__insert_run(fs_replica *r, const fs_table *t,
                            const char *rid);

@@ -868,7 +868,8 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
 		** read one value and the INSERT another. */
-		has_link = fs_replica__insert_bind(r, t, en->val, x->p->upstream
+		has_link = fs_replica__insert_bind(r, t, en->rid, en->val,
+		                                   x->p->upstream
 		                                   ? FS_BIND_STRICT : FS_BIND_KINDS,
 		                                   t->scope_col,
 		                                   &link);

@@ -139,9 +139,10 @@ class ProtocolTest(e2eutil.E2ECase):
 
     def test_values_not_of_their_fields_kind_are_refused(self):
         """A forged or faulty client cannot store a value of the wrong kind
-        (a date that is no date, a number in a text field): the server
-        refuses it, winning or losing, names the field, and keeps the
-        value it had, which every replica keeps too."""
+        (a date that is no date, a number in a text field) or a record that
+        is its own parent: the server refuses it, winning or losing, names
+        the field, and keeps the value it had, which every replica keeps
+        too."""
         cid = self.A.add("customer", name="Kinds", phone="+33 1 00",
                          created_at="2026-11-01T08:00:00Z")
         kid = self.A.add("contact", customer=cid, name="Ann", birthday="1990-02-28")
@@ -154,6 +155,7 @@ class ProtocolTest(e2eutil.E2ECase):
         hlc = max(r.uv(), 1) + (1 << 16)
         cur = int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
         new = "01900000-0000-7000-8000-00000000beef"
+        new2 = "01900000-0000-7000-8000-00000000bee2"
         bad = [entry("U", "customer", cid, "created_at", json.dumps("yesterday"), hlc + 1, cur),
                entry("U", "customer", cid, "created_at", json.dumps("2026-11-02 08:00"), hlc + 2, cur),
                entry("U", "customer", cid, "phone", json.dumps(12), hlc + 3, cur),
@@ -167,13 +169,22 @@ class ProtocolTest(e2eutil.E2ECase):
                # Numbers: micro-degrees, not degrees; true is no number.
                entry("U", "visit", vid, "latitude", "45.76", hlc + 8, cur),
                entry("U", "visit", vid, "latitude", "true", hlc + 9, cur),
+               # A link to the record itself (the library refuses it too).
+               entry("U", "customer", cid, "parent_customer", json.dumps(cid),
+                     hlc + 10, cur),
+               entry("I", "customer", new2, None,
+                     json.dumps({"name": "Own parent", "parent_customer": new2,
+                                 "created_at": "2026-11-01T08:00:00Z"}), hlc + 11, cur),
                # A good change in the same batch goes through.
                entry("U", "customer", cid, "city", json.dumps("Nantes"), hlc + 7, cur)]
         applied, conflicts, rej = self.push(c, "kinds-1", bad)
         self.assertEqual((applied, conflicts), (1, 0), rej)
-        self.assertEqual(sorted(rej), list(range(9)), rej)
+        self.assertEqual(sorted(rej), list(range(11)), rej)
         for i in (7, 8):
             self.assertIn("field latitude must be an integer number of micro-degrees",
+                          rej[i])
+        for i in (9, 10):
+            self.assertIn("field parent_customer cannot point at the record itself",
                           rej[i])
         for i, field, wants in ((0, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
                                 (1, "created_at", "'YYYY-MM-DDTHH:MM:SSZ'"),
@@ -184,6 +195,8 @@ class ProtocolTest(e2eutil.E2ECase):
             self.assertIn(wants, rej[i])
         recs = {x["id"]: x for x in map(json.loads, self.server_dump().splitlines())}
         self.assertNotIn(new, recs)
+        self.assertNotIn(new2, recs)
+        self.assertNotIn("parent_customer", recs[cid])
         self.assertEqual((recs[cid]["created_at"], recs[cid]["phone"], recs[cid]["city"]),
                          ("2026-11-01T08:00:00Z", "+33 1 00", "Nantes"))
         self.assertEqual(recs[kid]["birthday"], "1990-02-28")
