@@ -265,13 +265,21 @@ int main(int argc, char **argv)
 	snprintf(p2, sizeof(p2), "%s/bench_nocap_%d.db", dir, (int)getpid());
 	snprintf(p3, sizeof(p3), "%s/bench_fs_%d.db", dir, (int)getpid());
 	snprintf(p4, sizeof(p4), "%s/bench_rawlog_%d.db", dir, (int)getpid());
-	/* Interleaved rounds: a burst of load on the machine hits all three
-	** ways alike; medians drop the outliers. */
+	/* Interleaved rounds: a burst of load on the machine hits all four
+	** ways alike; medians drop the outliers.  The order flips every round
+	** (as apply_bench's), so that no way always runs first or last. */
 	for (k = 0; k < ROUNDS; k++) {
-		run_raw(p1, n, 0, &ri[k], &ru[k]);
-		run_raw(p4, n, 1, &li[k], &lu[k]);
-		run_fs(p2, n, 0, &ni[k], &nu[k], &c0);
-		run_fs(p3, n, 1, &fi[k], &fu[k], &c1);
+		if (k % 2 == 0) {
+			run_raw(p1, n, 0, &ri[k], &ru[k]);
+			run_raw(p4, n, 1, &li[k], &lu[k]);
+			run_fs(p2, n, 0, &ni[k], &nu[k], &c0);
+			run_fs(p3, n, 1, &fi[k], &fu[k], &c1);
+		} else {
+			run_fs(p3, n, 1, &fi[k], &fu[k], &c1);
+			run_fs(p2, n, 0, &ni[k], &nu[k], &c0);
+			run_raw(p4, n, 1, &li[k], &lu[k]);
+			run_raw(p1, n, 0, &ri[k], &ru[k]);
+		}
 		if (c0 != 0 || c1 != 2 * n)
 			die("bench", "unexpected change-log size");
 		rfi[k] = fi[k] / ri[k];
