@@ -87,6 +87,7 @@ static int insert_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t)
 }
 
 typedef struct bind_ctx {
+	fs_replica *r;
 	const fs_table *t;
 	sqlite3_stmt *st;
 	size_t hint;         /* members usually come in column order */
@@ -197,6 +198,23 @@ static int other_key(bind_ctx *x, const fs_json_member *m)
 	return 0;
 }
 
+/* Notes a link's value for fs_replica__links_check() (r->ins_link_*). */
+static int link_note(bind_ctx *x, const fs_column *c, const fs_json_member *m)
+{
+	fs_replica *r = x->r;
+
+	if (r->ins_nlinks == FS_LINKS_MAX ||
+	    m->vlen >= sizeof(r->ins_link_id[0])) {
+		snprintf(x->why, sizeof(x->why), "field %s: not a record id",
+		         c->name);
+		return 1;
+	}
+	r->ins_link_col[r->ins_nlinks] = c;
+	memcpy(r->ins_link_id[r->ins_nlinks], m->val, m->vlen);
+	r->ins_link_id[r->ins_nlinks++][m->vlen] = '\0';
+	return 0;
+}
+
 static int bind_member(void *payload, const fs_json_member *m)
 {
 	bind_ctx *x = payload;
@@ -235,6 +253,9 @@ static int bind_member(void *payload, const fs_json_member *m)
 	if (x->strict == FS_BIND_KINDS &&
 	    misfit(x->why, sizeof(x->why), t, &t->cols[i], x->rid, m))
 		return 1;
+	if (x->strict == FS_BIND_KINDS && t->cols[i].ref &&
+	    m->type == FS_JSON_TEXT && link_note(x, &t->cols[i], m))
+		return 1;
 	x->hint = i + 1;
 	if (&t->cols[i] == x->want) {
 		x->has_want = 1;
@@ -262,9 +283,11 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	/* Every field unbound first: a record that lacks one must not
 	** inherit the value of the last record bound (one refused, say). */
 	sqlite3_clear_bindings(st);
+	x.r = r;
 	x.t = t;
 	x.st = st;
 	x.strict = strict;
+	r->ins_nlinks = 0;
 	x.hint = 0;
 	x.nother = 0;
 	x.want = want;
@@ -418,6 +441,70 @@ int fs_replica__value_check(fs_replica *r, const fs_table *t,
 		                 why);
 	fs_buf_free(&text);
 	return rc;
+}
+
+/* Whether the server holds record id of table ref, or its tombstone (a
+** link to a record deleted meanwhile is a concurrent edit, not a
+** forgery): 1 yes, 0 no, <0 failure. */
+static int held(fs_replica *r, const char *ref, const char *id, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[200];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM \"%s\" WHERE "
+	         "id = ?1) OR EXISTS (SELECT 1 FROM fs_clock WHERE tbl = '%s' AND "
+	         "rid = ?1 AND col = '*')", ref, ref);
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0)
+	                      : fs_err__sqlite(&r->err, r->db, rc, "reading a link");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
+static int unheld(fs_replica *r, const fs_table *t, const char *rid,
+                  const fs_column *c, const char *id, size_t len)
+{
+	const fs_table *u = fs_schema__table(&r->schema, c->ref);
+
+	return fs_err__set(&r->err, FS_EINVALID, "%s %s: field %s names %s "
+	                   "%.*s, which the server does not hold", t->noun, rid,
+	                   c->name, u ? u->noun : c->ref, (int)len, id);
+}
+
+int fs_replica__link_check(fs_replica *r, const fs_table *t,
+                           const char *rid, const fs_column *c,
+                           const char *json_value)
+{
+	fs_buf text = FS_BUF_INIT;
+	fs_json_member m;
+	int rc;
+
+	if (!c->ref || !fs_schema__table(&r->schema, c->ref))
+		return 0;
+	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == 0 &&
+	    m.type == FS_JSON_TEXT &&
+	    (rc = held(r, c->ref, m.val, m.vlen)) == 0)
+		rc = unheld(r, t, rid, c, m.val, m.vlen);
+	fs_buf_free(&text);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_replica__links_check(fs_replica *r, const fs_table *t,
+                            const char *rid)
+{
+	int i, rc;
+
+	for (i = 0; i < r->ins_nlinks; i++) {
+		const fs_column *c = r->ins_link_col[i];
+		const char *id = r->ins_link_id[i];
+		if ((rc = held(r, c->ref, id, strlen(id))) <= 0)
+			return rc < 0 ? rc : unheld(r, t, rid, c, id, strlen(id));
+	}
+	return 0;
 }
 
 int fs_replica__apply_update(fs_replica *r, const fs_table *t,

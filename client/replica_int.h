@@ -58,6 +58,11 @@ struct fs_replica {
 	unsigned long stmt_clock;
 	sqlite3_stmt **apply_ins;  /* per table: apply.c's record INSERT */
 	const fs_table *ins_bound; /* the table whose INSERT is bound */
+	/* ...and, bound with FS_BIND_KINDS, the values of its links. */
+#define FS_LINKS_MAX 8
+	const fs_column *ins_link_col[FS_LINKS_MAX];
+	char ins_link_id[FS_LINKS_MAX][64];
+	int ins_nlinks;
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
 	sqlite3_stmt **apply_obj;  /* per table: a record as a JSON object */
 	uint64_t now_s;            /* fs_replica__now_cached()'s second */
@@ -164,6 +169,17 @@ int fs_replica__apply_update(fs_replica *r, const fs_table *t,
 int fs_replica__value_check(fs_replica *r, const fs_table *t,
                             const char *rid, const fs_column *c,
                             const char *json_value);
+/* Whether a link (column c of record rid, a JSON value) names a record the
+** server holds, or held (its tombstone: deleted meanwhile): 0 yes or not
+** a link, FS_EINVALID with the reason if not.  links_check: every link of
+** record rid of t as the last fs_replica__insert_bind() (FS_BIND_KINDS)
+** bound them.  For a database that holds every record (head office): a
+** regional server holds only its scope's. */
+int fs_replica__link_check(fs_replica *r, const fs_table *t,
+                           const char *rid, const fs_column *c,
+                           const char *json_value);
+int fs_replica__links_check(fs_replica *r, const fs_table *t,
+                            const char *rid);
 int fs_replica__apply_delete(fs_replica *r, const fs_table *t,
                              const char *rid);
 /* A field's value as JSON (col NULL or "": the whole record as a JSON

@@ -1146,6 +1146,16 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	    !(cur.found && vcmp(hlc, dev, cur.hlc, cur.device) == 0) &&
 	    (rc = kind_refused(x, idx, t, rid, c, val)) != 0)
 		return rc < 0 ? rc : correct(x, t, rid, c->name);
+	/* So is a link to a record the server never held (see merge_insert). */
+	if (c->ref && x->up < 0 && !x->p->upstream &&
+	    !(cur.found && vcmp(hlc, dev, cur.hlc, cur.device) == 0) &&
+	    (rc = fs_replica__link_check(r, t, rid, c, val)) < 0) {
+		if (rc != FS_EINVALID)
+			return rc;
+		reject(x, idx, "%s", r->err.msg);
+		fs_err__clear(&r->err);
+		return correct(x, t, rid, c->name);
+	}
 	if (tomb.found) {
 		if ((rc = is_replay(x, t->name, rid, c->name, hlc, base,
 		                    tomb.seq)) != 0)
@@ -1334,6 +1344,17 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		return rc < 0 ? rc : correct(x, t, en->rid, NULL);
 	}
 	if (!x->c_rec.found) {
+		/* A link to a record this server never held is refused (head
+		** office holds every record; a regional server only its
+		** scope's, and leaves it to head office). */
+		if (x->up < 0 && !x->p->upstream &&
+		    (rc = fs_replica__links_check(r, t, en->rid)) < 0) {
+			if (rc != FS_EINVALID)
+				return rc;
+			reject(x, idx, "%s", r->err.msg);
+			fs_err__clear(&r->err);
+			return evict(x, t, en->rid);
+		}
 		if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
 			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
 				return reject(x, idx, "%s", r->err.msg);

@@ -205,6 +205,55 @@ class ProtocolTest(e2eutil.E2ECase):
         self.A.sync()
         self.assertEqual(self.A.dump(), self.server_dump())
 
+    def test_links_to_records_the_server_never_held_are_refused(self):
+        """A link must name a record head office holds, or held (a delete
+        meanwhile is a concurrent edit, merged as ever): a forged id would
+        reach every replica as a contact of no customer, a line of no
+        quote."""
+        cid = self.A.add("customer", name="Real")
+        gone = self.A.add("customer", name="Deleted soon")
+        kid = self.A.add("contact", customer=cid, name="Ann")
+        pid = self.A.add("product", sku="P1", name="Widget", list_price="2")
+        self.A.sync()
+        c, (typ, r) = self.hello(self.latest)
+        self.assertEqual(typ, WELCOME)
+        r.uv(), r.uv(), r.str(), r.str(), r.str()
+        hlc = max(r.uv(), 1) + (1 << 16)
+        cur = int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
+        self.A.ok("customer", "delete", gone)
+        self.A.sync()
+        ghost = "01900000-0000-7000-8000-00000000dead"
+        orphan = "01900000-0000-7000-8000-00000000c001"
+        line = "01900000-0000-7000-8000-00000000c002"
+        late = "01900000-0000-7000-8000-00000000c003"
+        ts = "2026-11-01T08:00:00Z"
+        applied, conflicts, rej = self.push(c, "links-1", [
+            entry("I", "contact", orphan, None,
+                  json.dumps({"name": "Orphan", "customer": ghost, "created_at": ts}),
+                  hlc + 1, cur),
+            entry("U", "contact", kid, "customer", json.dumps(ghost), hlc + 2, cur),
+            entry("U", "customer", cid, "parent_customer", json.dumps(ghost), hlc + 3, cur),
+            entry("I", "quote_line", line, None,
+                  json.dumps({"quote": ghost, "product": pid, "quantity": 1000,
+                              "unit_price": 200, "created_at": ts}), hlc + 4, cur),
+            # A link to a record deleted meanwhile is taken as before.
+            entry("U", "customer", cid, "parent_customer", json.dumps(gone), hlc + 5, cur),
+            entry("I", "contact", late, None,
+                  json.dumps({"name": "Late", "customer": cid, "created_at": ts}),
+                  hlc + 6, cur)])
+        self.assertEqual(sorted(rej), [0, 1, 2, 3], rej)
+        for i, field, noun in ((0, "customer", "customer"), (1, "customer", "customer"),
+                               (2, "parent_customer", "customer"), (3, "quote", "quote")):
+            self.assertIn("field %s names %s %s, which the server does not hold"
+                          % (field, noun, ghost), rej[i])
+        self.assertEqual(applied, 2)
+        recs = {x["id"]: x for x in map(json.loads, self.server_dump().splitlines())}
+        self.assertNotIn(orphan, recs)
+        self.assertNotIn(line, recs)
+        self.assertEqual(recs[kid]["customer"], cid)
+        self.assertEqual(recs[cid]["parent_customer"], gone)
+        self.assertEqual(recs[late]["customer"], cid)
+
     def test_two_versions_behind_and_a_newer_client_are_refused_clearly(self):
         for schema in (self.latest - 2, self.latest + 1):
             c, (typ, r) = self.hello(schema)
