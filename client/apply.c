@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "json.h"
+#include "hlc.h"
+#include "uuid.h"
 #include "value.h"
 
 int fs_replica__capture(fs_replica *r, int on)
@@ -203,8 +205,11 @@ static int link_note(bind_ctx *x, const fs_column *c, const fs_json_member *m)
 {
 	fs_replica *r = x->r;
 
-	if (r->ins_nlinks == FS_LINKS_MAX ||
-	    m->vlen >= sizeof(r->ins_link_id[0])) {
+	if (r->ins_nlinks == FS_LINKS_MAX) {
+		snprintf(x->why, sizeof(x->why), "more than %d links", FS_LINKS_MAX);
+		return 1;
+	}
+	if (m->vlen >= sizeof(r->ins_link_id[0]) || memchr(m->val, 0, m->vlen)) {
 		snprintf(x->why, sizeof(x->why), "field %s: not a record id",
 		         c->name);
 		return 1;
@@ -443,24 +448,59 @@ int fs_replica__value_check(fs_replica *r, const fs_table *t,
 	return rc;
 }
 
-/* Whether the server holds record id of table ref, or its tombstone (a
-** link to a record deleted meanwhile is a concurrent edit, not a
-** forgery): 1 yes, 0 no, <0 failure. */
+/* The creation time (ms) of a UUIDv7 id: its first 48 bits.  -1 if id is
+** no UUID. */
+static int64_t uuid_ms(const char *id, size_t len)
+{
+	char text[FS_UUID_LEN + 1];
+	int64_t ms = 0;
+	int i;
+
+	if (len != FS_UUID_LEN)
+		return -1;
+	memcpy(text, id, len);
+	text[len] = '\0';
+	if (!fs_uuid__valid(text))
+		return -1;
+	for (i = 0; i < 13; i++) {
+		char ch = text[i];
+		if (i == 8)
+			continue;
+		ms = ms * 16 + (ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+	}
+	return ms;
+}
+
+/* Whether the server holds record id of table ref, or held it: its
+** tombstone (a link to a record deleted meanwhile is a concurrent edit,
+** not a forgery), or, once compaction purged tombstones, an id older than
+** the latest one purged (fs_meta 'purged_hlc', server/compact.c; a
+** database compacted before that mark was kept: any id).  1 yes, 0 no,
+** <0 failure. */
 static int held(fs_replica *r, const char *ref, const char *id, size_t len)
 {
 	sqlite3_stmt *st = NULL;
-	char sql[200];
+	char sql[300];
 	int rc;
 
 	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM \"%s\" WHERE "
 	         "id = ?1) OR EXISTS (SELECT 1 FROM fs_clock WHERE tbl = '%s' AND "
-	         "rid = ?1 AND col = '*')", ref, ref);
+	         "rid = ?1 AND col = '*'), (SELECT v FROM fs_meta WHERE k = "
+	         "'purged_hlc'), EXISTS (SELECT 1 FROM fs_meta WHERE k = "
+	         "'compacted_below')", ref, ref);
 	if (fs_replica__prepare(&st, r, sql) < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0)
-	                      : fs_err__sqlite(&r->err, r->db, rc, "reading a link");
+	if (rc != SQLITE_ROW)
+		rc = fs_err__sqlite(&r->err, r->db, rc, "reading a link");
+	else if (sqlite3_column_int(st, 0))
+		rc = 1;
+	else if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		rc = uuid_ms(id, len) >= 0 &&
+		     uuid_ms(id, len) <= FS_HLC_MS(sqlite3_column_int64(st, 1));
+	else
+		rc = sqlite3_column_int(st, 2);
 	fs_replica__finish(r, st);
 	return rc;
 }
@@ -501,6 +541,8 @@ int fs_replica__links_check(fs_replica *r, const fs_table *t,
 	for (i = 0; i < r->ins_nlinks; i++) {
 		const fs_column *c = r->ins_link_col[i];
 		const char *id = r->ins_link_id[i];
+		if (!fs_schema__table(&r->schema, c->ref))
+			continue;
 		if ((rc = held(r, c->ref, id, strlen(id))) <= 0)
 			return rc < 0 ? rc : unheld(r, t, rid, c, id, strlen(id));
 	}

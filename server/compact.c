@@ -166,7 +166,14 @@ int fs_compact(fs_replica *r, const fs_compact_options *o,
 		fs_replica__exec(r, "ROLLBACK", "compacting");
 		return 0;
 	}
+	/* The latest tombstone purged: a record created after it cannot have
+	** been (head office refuses a link to an id it never held, but takes
+	** one to a record it may have purged: store.c, apply.c held()). */
 	if ((rc = exec_int(NULL, r,
+	        "INSERT INTO fs_meta(k, v) VALUES ('purged_hlc', coalesce((SELECT "
+	        "max(hlc) FROM fs_clock WHERE col = '*' AND seq < ?1), 0)) "
+	        "ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v)", h)) < 0 ||
+	    (rc = exec_int(NULL, r,
 	        "DELETE FROM fs_clock WHERE (tbl, rid) IN (SELECT tbl, rid FROM "
 	        "fs_clock WHERE col = '*' AND seq < ?1)", h)) < 0 ||
 	    (rc = exec_int(NULL, r, "DELETE FROM fs_log WHERE seq < ?1", h)) < 0 ||

@@ -161,12 +161,17 @@ class LedgerTest(e2eutil.E2ECase):
             for cid in ids:
                 alice.edit("customer", cid, city="c%d" % v)
             alice.sync()
+        bob.sync()
+        # bob links a customer to one alice deletes meanwhile: a link to a
+        # deleted record, merged as ever (head office held it)
+        bob.edit("customer", ids[8], parent_customer=ids[0])
         for cid in ids[:3]:
             alice.ok("customer", "delete", cid)
         alice.edit("customer", ids[9], city="last")   # the entry that stays
         alice.sync()
         bob.sync()
-        alice.sync()                 # both devices have pulled everything
+        alice.sync()
+        bob.sync()                   # both devices have pulled everything
         self.stop()                  # the ledger has written everything
         before = self.server_dump()
         end = self.server_log_end()
@@ -190,9 +195,19 @@ class LedgerTest(e2eutil.E2ECase):
         self.assertEqual([v["action"] for v in hist],
                          ["updated"] * 3 + ["created"], hist)
 
+        self.assertEqual(len(self.server_sql(
+            "SELECT v FROM fs_meta WHERE k = 'purged_hlc' AND v > 0")), 1)
+
         self.restart()
         alice.edit("customer", ids[4], city="after")
+        # A copy carries the link to the customer whose tombstone is gone:
+        # head office may have purged it (its id is older than the latest
+        # tombstone purged), so it takes the link.
+        copy = alice.ok("customer", "copy", ids[8], "--json")
         alice.sync()
+        self.assertIn(ids[0], self.server_sql(
+            "SELECT parent_customer FROM customer WHERE id = ?",
+            (json.loads(copy)["id"],))[0])
         self.assertGreater(self.server_log_end(), end)
         bob.sync()
         carol = self.new_client("C", "carol")
