@@ -129,6 +129,15 @@ class ProtocolTest(e2eutil.E2ECase):
         self.assertEqual(a[cid]["phone"], "+33 4 00")
         self.assertIn(new, a)
 
+    def session(self):
+        """A connection of olga's at the latest schema: (connection, a clock
+        ahead of the server's, the server's log end as the base)."""
+        c, (typ, r) = self.hello(self.latest)
+        self.assertEqual(typ, WELCOME)
+        r.uv(), r.uv(), r.str(), r.str(), r.str()
+        hlc = max(r.uv(), 1) + (1 << 16)
+        return c, hlc, int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
+
     def push(self, c, batch_id, entries):
         c.send(PUSH, st(batch_id) + uv(len(entries)) + b"".join(entries))
         typ, r = c.recv()
@@ -149,11 +158,7 @@ class ProtocolTest(e2eutil.E2ECase):
         vid = self.A.add("visit", customer=cid, planned_at="2026-11-02T09:00:00Z",
                          latitude="45.75")
         self.A.sync()
-        c, (typ, r) = self.hello(self.latest)
-        self.assertEqual(typ, WELCOME)
-        r.uv(), r.uv(), r.str(), r.str(), r.str()
-        hlc = max(r.uv(), 1) + (1 << 16)
-        cur = int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
+        c, hlc, cur = self.session()
         new = "01900000-0000-7000-8000-00000000beef"
         new2 = "01900000-0000-7000-8000-00000000bee2"
         bad = [entry("U", "customer", cid, "created_at", json.dumps("yesterday"), hlc + 1, cur),
@@ -215,11 +220,7 @@ class ProtocolTest(e2eutil.E2ECase):
         kid = self.A.add("contact", customer=cid, name="Ann")
         pid = self.A.add("product", sku="P1", name="Widget", list_price="2")
         self.A.sync()
-        c, (typ, r) = self.hello(self.latest)
-        self.assertEqual(typ, WELCOME)
-        r.uv(), r.uv(), r.str(), r.str(), r.str()
-        hlc = max(r.uv(), 1) + (1 << 16)
-        cur = int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
+        c, hlc, cur = self.session()
         self.A.ok("customer", "delete", gone)
         self.A.sync()
         ghost = "01900000-0000-7000-8000-00000000dead"
