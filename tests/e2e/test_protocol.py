@@ -6,6 +6,7 @@ enough to sync, and plays a client one schema version behind the server
 import json
 import os
 import socket
+import sqlite3
 import ssl
 import struct
 import sys
@@ -134,7 +135,8 @@ class ProtocolTest(e2eutil.E2ECase):
         ahead of the server's, the server's log end as the base)."""
         c, (typ, r) = self.hello(self.latest)
         self.assertEqual(typ, WELCOME)
-        r.uv(), r.uv(), r.str(), r.str(), r.str()
+        r.uv(), r.uv(), r.str(), r.str()
+        self.device = r.str()
         hlc = max(r.uv(), 1) + (1 << 16)
         return c, hlc, int(self.server.sql("SELECT max(seq) FROM fs_log")[0][0])
 
@@ -209,6 +211,20 @@ class ProtocolTest(e2eutil.E2ECase):
         self.assertEqual(self.server.sql("SELECT count(*) FROM fs_conflict")[0][0], 0)
         self.A.sync()
         self.assertEqual(self.A.dump(), self.server_dump())
+        # A batch applied before the server checked kinds, resent (its ACK
+        # was lost): the same version again is no news, not a refusal.
+        con = sqlite3.connect(os.path.join(self.server.dir, "server.db"), timeout=30)
+        try:
+            con.execute("UPDATE customer SET phone = 99 WHERE id = ?", (cid,))
+            con.execute("INSERT OR REPLACE INTO fs_clock(tbl, rid, col, hlc, device, seq) "
+                        "VALUES ('customer', ?, 'phone', ?, ?, "
+                        "(SELECT max(seq) FROM fs_log))", (cid, hlc + 20, self.device))
+            con.commit()
+        finally:
+            con.close()
+        applied, conflicts, rej = self.push(c, "kinds-old", [
+            entry("U", "customer", cid, "phone", "99", hlc + 20, cur)])
+        self.assertEqual((applied, conflicts, rej), (0, 0, {}))
 
     def test_links_to_records_the_server_never_held_are_refused(self):
         """A link must name a record head office holds, or held (a delete
