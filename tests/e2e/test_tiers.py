@@ -593,6 +593,45 @@ class TiersTest(e2eutil.E2ECase):
                          [("soon",)])
         self.assertIn("field created_at must be", A.ok("rejections"))
 
+    def test_a_relayed_link_to_a_record_never_held_is_refused_at_head_office(self):
+        """A regional server holds only its scope's records, so it leaves
+        the check of links to head office, which holds them all: a link to
+        an id head office never held comes back refused, as a conflict at
+        the regional server, and the record leaves the tier."""
+        O = self.hq_client()
+        RN = self.regional("RN", "north-office", *QUIET)
+        A = self.rep_at(RN, "alice", region="north")
+        self.sync(A)
+        ghost = "01900000-0000-7000-8000-00000000dead"
+        forged = "01900000-0000-7000-8000-00000000f0f0"
+        # alice's replica, modified: a customer whose parent never existed
+        con = sqlite3.connect(A.db, timeout=30)
+        try:
+            [(h,)] = con.execute("SELECT max(coalesce((SELECT max(hlc) FROM fs_change), 0), "
+                                 "coalesce((SELECT v FROM fs_meta WHERE k = 'hlc'), 0))"
+                                 ).fetchall()
+            con.execute("INSERT INTO fs_change(tbl, rid, op, val, hlc, device, base) "
+                        "VALUES ('customer', ?, 'I', ?, ?, '', 0)",
+                        (forged, json.dumps({"name": "Forged", "region": "north",
+                                             "parent_customer": ghost,
+                                             "created_at": "2026-11-01T08:00:00Z"}),
+                         int(h) + (1 << 20)))
+            con.commit()
+        finally:
+            con.close()
+        self.sync(A)                      # RN takes it: it cannot tell
+        self.assertIn(forged, ids(self.dump_of(RN)))
+        self.upstream_sync(RN)
+        self.assertEqual(self.hq.sql("SELECT count(*) FROM customer WHERE id = ?",
+                                     (forged,)), [(0,)])
+        self.assertNotIn(forged, ids(self.dump_of(RN)))
+        confs = [x for k, x in self.server_conflicts(RN).items() if k[1] == forged]
+        self.assertEqual(len(confs), 1, RN.sql("SELECT * FROM fs_conflict"))
+        self.assertTrue(confs[0]["reason"].startswith("refused upstream:"), confs[0])
+        self.assertIn("which the server does not hold", confs[0]["reason"])
+        self.sync(A)
+        self.assertNotIn(forged, ids(A.dump()))
+
     def test_nightly_sync_waits_for_its_time_or_usr1(self):
         O = self.hq_client()
         at = time.strftime("%H:%M", time.localtime(time.time() + 12 * 3600))
