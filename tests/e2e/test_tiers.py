@@ -632,6 +632,45 @@ class TiersTest(e2eutil.E2ECase):
         self.sync(A)
         self.assertNotIn(forged, ids(A.dump()))
 
+    def test_an_edit_passed_up_is_checked_first(self):
+        """An edit of a record that moved out of the regional server's
+        holdings is passed up to head office unmerged: its value's kind is
+        checked before it goes (head office takes it from a relay as the
+        relay's)."""
+        O = self.hq_client()
+        RN = self.regional("RN", "north-office", *QUIET)
+        A = self.rep_at(RN, "alice", region="north")
+        m = O.add("customer", name="Mover", region="north", city="m0")
+        self.sync(O)
+        self.upstream_sync(RN)
+        self.sync(A)
+        self.assertIn(m, ids(A.dump()))
+        O.edit("customer", m, region="south")     # moved away at head office
+        self.sync(O)
+        self.upstream_sync(RN)
+        self.assertNotIn(m, ids(self.dump_of(RN)))
+        # alice, not yet told, edits it: one good value, one forged
+        A.edit("customer", m, city="Alicetown")
+        con = sqlite3.connect(A.db, timeout=30)
+        try:
+            [(h,)] = con.execute("SELECT max(hlc) FROM fs_change").fetchall()
+            [(base,)] = con.execute("SELECT coalesce((SELECT v FROM fs_meta WHERE "
+                                    "k = 'cursor'), 0)").fetchall()
+            con.execute("INSERT INTO fs_change(tbl, rid, op, col, val, hlc, device, "
+                        "base) VALUES ('customer', ?, 'U', 'created_at', "
+                        "'\"soon\"', ?, '', ?)", (m, int(h) + 1, int(base)))
+            con.commit()
+        finally:
+            con.close()
+        rc, out, err = A.run("sync")
+        self.assertNotEqual(rc, 0, "a refused change must fail the sync")
+        rej = A.json("rejections")
+        self.assertEqual([(r["record"], r["field"]) for r in rej], [(m, "created_at")], rej)
+        self.assertIn("field created_at must be", rej[0]["reason"])
+        self.upstream_sync(RN)
+        self.assertEqual(self.hq.sql("SELECT city, created_at <> 'soon' FROM customer "
+                                     "WHERE id = ?", (m,)), [("Alicetown", 1)])
+
     def test_nightly_sync_waits_for_its_time_or_usr1(self):
         O = self.hq_client()
         at = time.strftime("%H:%M", time.localtime(time.time() + 12 * 3600))
