@@ -431,23 +431,6 @@ static int value_read(fs_json_member *m, fs_buf *text, fs_replica *r,
 	return 0;
 }
 
-int fs_replica__value_check(fs_replica *r, const fs_table *t,
-                            const char *rid, const fs_column *c,
-                            const char *json_value)
-{
-	fs_buf text = FS_BUF_INIT;
-	fs_json_member m;
-	char why[160];
-	int rc;
-
-	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == 0 &&
-	    misfit(why, sizeof(why), t, c, rid, &m))
-		rc = fs_err__set(&r->err, FS_EINVALID, "%s %s: %s", t->noun, rid,
-		                 why);
-	fs_buf_free(&text);
-	return rc;
-}
-
 /* The creation time (ms) of a UUIDv7 id: its first 48 bits.  -1 if id is
 ** no UUID. */
 static int64_t uuid_ms(const char *id, size_t len)
@@ -481,26 +464,34 @@ static int held(fs_replica *r, const char *ref, const char *id, size_t len)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[300];
+	int64_t ms;
 	int rc;
 
 	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM \"%s\" WHERE "
 	         "id = ?1) OR EXISTS (SELECT 1 FROM fs_clock WHERE tbl = '%s' AND "
-	         "rid = ?1 AND col = '*'), (SELECT v FROM fs_meta WHERE k = "
-	         "'purged_hlc'), EXISTS (SELECT 1 FROM fs_meta WHERE k = "
-	         "'compacted_below')", ref, ref);
+	         "rid = ?1 AND col = '*')", ref, ref);
 	if (fs_replica__prepare(&st, r, sql) < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0)
+	                      : fs_err__sqlite(&r->err, r->db, rc, "reading a link");
+	fs_replica__finish(r, st);
+	if (rc != 0)
+		return rc;
+	/* Not here: purged, perhaps (the rare case: read only now). */
+	if (fs_replica__prepare(&st, r, "SELECT (SELECT v FROM fs_meta WHERE "
+	        "k = 'purged_hlc'), EXISTS (SELECT 1 FROM fs_meta WHERE k = "
+	        "'compacted_below')") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
 		rc = fs_err__sqlite(&r->err, r->db, rc, "reading a link");
-	else if (sqlite3_column_int(st, 0))
-		rc = 1;
-	else if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		rc = uuid_ms(id, len) >= 0 &&
-		     uuid_ms(id, len) <= FS_HLC_MS(sqlite3_column_int64(st, 1));
+	else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+		rc = (ms = uuid_ms(id, len)) >= 0 &&
+		     ms <= FS_HLC_MS(sqlite3_column_int64(st, 0));
 	else
-		rc = sqlite3_column_int(st, 2);
+		rc = sqlite3_column_int(st, 1);
 	fs_replica__finish(r, st);
 	return rc;
 }
@@ -515,19 +506,23 @@ static int unheld(fs_replica *r, const fs_table *t, const char *rid,
 	                   c->name, u ? u->noun : c->ref, (int)len, id);
 }
 
-int fs_replica__link_check(fs_replica *r, const fs_table *t,
-                           const char *rid, const fs_column *c,
-                           const char *json_value)
+int fs_replica__value_check(fs_replica *r, const fs_table *t,
+                            const char *rid, const fs_column *c,
+                            const char *json_value, int links)
 {
 	fs_buf text = FS_BUF_INIT;
 	fs_json_member m;
+	char why[160];
 	int rc;
 
-	if (!c->ref || !fs_schema__table(&r->schema, c->ref))
-		return 0;
-	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == 0 &&
-	    m.type == FS_JSON_TEXT &&
-	    (rc = held(r, c->ref, m.val, m.vlen)) == 0)
+	if ((rc = value_read(&m, &text, r, t, rid, c, json_value)) == FS_ECORRUPT)
+		rc = FS_EINVALID;   /* malformed: refused, as a misfit */
+	else if (rc == 0 && misfit(why, sizeof(why), t, c, rid, &m))
+		rc = fs_err__set(&r->err, FS_EINVALID, "%s %s: %s", t->noun, rid,
+		                 why);
+	else if (rc == 0 && links && c->ref && m.type == FS_JSON_TEXT &&
+	         fs_schema__table(&r->schema, c->ref) &&
+	         (rc = held(r, c->ref, m.val, m.vlen)) == 0)
 		rc = unheld(r, t, rid, c, m.val, m.vlen);
 	fs_buf_free(&text);
 	return rc < 0 ? rc : 0;

@@ -164,20 +164,16 @@ int fs_replica__apply_update(fs_replica *r, const fs_table *t,
                              const char *rid, const fs_column *c,
                              const char *json_value);
 /* Whether a pushed field value (JSON) is of c's kind, as a strict
-** fs_replica__insert_bind() checks every field of a creation: 0 yes,
-** FS_EINVALID (a misfit) or FS_ECORRUPT (malformed) with the reason. */
+** fs_replica__insert_bind() checks every field of a creation, and, with
+** links, whether a link names a record the server holds, or held (its
+** tombstone: deleted meanwhile): 0 yes, FS_EINVALID (a misfit, a
+** malformed value, a record not held) with the reason.  links_check:
+** every link of record rid of t as the last fs_replica__insert_bind()
+** (FS_BIND_KINDS) bound them.  Links are checked where the database holds
+** every record (head office): a regional server holds only its scope's. */
 int fs_replica__value_check(fs_replica *r, const fs_table *t,
                             const char *rid, const fs_column *c,
-                            const char *json_value);
-/* Whether a link (column c of record rid, a JSON value) names a record the
-** server holds, or held (its tombstone: deleted meanwhile): 0 yes or not
-** a link, FS_EINVALID with the reason if not.  links_check: every link of
-** record rid of t as the last fs_replica__insert_bind() (FS_BIND_KINDS)
-** bound them.  For a database that holds every record (head office): a
-** regional server holds only its scope's. */
-int fs_replica__link_check(fs_replica *r, const fs_table *t,
-                           const char *rid, const fs_column *c,
-                           const char *json_value);
+                            const char *json_value, int links);
 int fs_replica__links_check(fs_replica *r, const fs_table *t,
                             const char *rid);
 int fs_replica__apply_delete(fs_replica *r, const fs_table *t,

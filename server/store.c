@@ -804,19 +804,26 @@ static int pass_up(push_ctx *x, const fs_table *t, const char *rid,
 	return 1;
 }
 
-/* Rejects a pushed value that is not of its field's kind (apply.c):
-** 1 refused (rejection recorded), 0 fits, <0 failure. */
-static int kind_refused(push_ctx *x, uint64_t idx, const fs_table *t,
-                        const char *rid, const fs_column *c, const char *val)
+/* A check's verdict on entry idx: FS_EINVALID (a value or link refused,
+** the reason in r->err) is recorded as a rejection: 1; 0 passed; <0 a
+** failure. */
+static int rejected(push_ctx *x, uint64_t idx, int rc)
 {
-	fs_replica *r = x->r;
-	int rc = fs_replica__value_check(r, t, rid, c, val);
-
-	if (rc == 0 || (rc != FS_EINVALID && rc != FS_ECORRUPT))
+	if (rc != FS_EINVALID)
 		return rc;
-	reject(x, idx, "%s", r->err.msg);
-	fs_err__clear(&r->err);
+	reject(x, idx, "%s", x->r->err.msg);
+	fs_err__clear(&x->r->err);
 	return 1;
+}
+
+/* A pushed value not of its field's kind, or (head office: it holds every
+** record, no upstream above it) a link to a record it never held
+** (apply.c): 1 refused (rejection recorded), 0 fits, <0 failure. */
+static int value_refused(push_ctx *x, uint64_t idx, const fs_table *t,
+                         const char *rid, const fs_column *c, const char *val)
+{
+	return rejected(x, idx, fs_replica__value_check(x->r, t, rid, c, val,
+	                                                x->up < 0));
 }
 
 /* Places the entry (x->dept: its department, logged with it) and keeps
@@ -930,7 +937,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		goto done;
 	} else if (!found && rc == 0 && en->op == 'U' && !x->p->upstream &&
 	           (c = fs_schema__column(t, en->col)) != NULL &&
-	           (rc = kind_refused(x, idx, t, en->rid, c, en->val)) != 0) {
+	           (rc = value_refused(x, idx, t, en->rid, c, en->val)) != 0) {
 		goto done;   /* not passed on: refused here (or a failure) */
 	} else if (!found && rc == 0 &&
 	           (rc = pass_up(x, t, en->rid, en)) != 0) {
@@ -1136,7 +1143,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 
 	if ((rc = clocks_get(&tomb, &rec, &cur, r, t->name, rid, c->name)) < 0)
 		return rc;
-	/* A value not of the field's kind is refused, winning or losing (a
+	/* A value not of the field's kind, or a link to a record the server
+	** never held (see merge_insert), is refused, winning or losing (a
 	** loser is kept as a conflict, and may be chosen by its resolution),
 	** and the replica is told the value the server holds.  Not the same
 	** version again (a batch resent, perhaps from before this check), nor
@@ -1144,18 +1152,8 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 	** them). */
 	if (!x->p->upstream &&
 	    !(cur.found && vcmp(hlc, dev, cur.hlc, cur.device) == 0) &&
-	    (rc = kind_refused(x, idx, t, rid, c, val)) != 0)
+	    (rc = value_refused(x, idx, t, rid, c, val)) != 0)
 		return rc < 0 ? rc : correct(x, t, rid, c->name);
-	/* So is a link to a record the server never held (see merge_insert). */
-	if (c->ref && x->up < 0 && !x->p->upstream &&
-	    !(cur.found && vcmp(hlc, dev, cur.hlc, cur.device) == 0) &&
-	    (rc = fs_replica__link_check(r, t, rid, c, val)) < 0) {
-		if (rc != FS_EINVALID)
-			return rc;
-		reject(x, idx, "%s", r->err.msg);
-		fs_err__clear(&r->err);
-		return correct(x, t, rid, c->name);
-	}
 	if (tomb.found) {
 		if ((rc = is_replay(x, t->name, rid, c->name, hlc, base,
 		                    tomb.seq)) != 0)
@@ -1348,13 +1346,9 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		** office holds every record; a regional server only its
 		** scope's, and leaves it to head office). */
 		if (x->up < 0 && !x->p->upstream &&
-		    (rc = fs_replica__links_check(r, t, en->rid)) < 0) {
-			if (rc != FS_EINVALID)
-				return rc;
-			reject(x, idx, "%s", r->err.msg);
-			fs_err__clear(&r->err);
-			return evict(x, t, en->rid);
-		}
+		    (rc = rejected(x, idx, fs_replica__links_check(r, t,
+		                                                   en->rid))) != 0)
+			return rc < 0 ? rc : evict(x, t, en->rid);
 		if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
 			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
 				return reject(x, idx, "%s", r->err.msg);
