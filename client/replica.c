@@ -673,6 +673,9 @@ void fs_replica_close(fs_replica *r)
 	if (!r)
 		return;
 	stmt_cache_clear(r);
+	sqlite3_finalize(r->log_ins[0]);
+	sqlite3_finalize(r->log_ins[1]);
+	sqlite3_finalize(r->log_ins[2]);
 	if (r->apply_ins) {
 		size_t i;
 		for (i = 0; i < r->schema.ntables; i++)

@@ -65,6 +65,7 @@ struct fs_replica {
 	int ins_nlinks;
 	sqlite3_stmt ***apply_upd; /* per table, per column: its UPDATE */
 	sqlite3_stmt **apply_obj;  /* per table: a record as a JSON object */
+	sqlite3_stmt *log_ins[3];  /* server: logq.c's fs_log INSERTs */
 	uint64_t now_s;            /* fs_replica__now_cached()'s second */
 	char now_text[24];
 	/* record.c's last INSERT and UPDATE (fs_write_sql). */

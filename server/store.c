@@ -36,6 +36,7 @@
 #include "../client/replica_int.h"
 #include "hlc.h"
 #include "json.h"
+#include "logq.h"
 #include "policy.h"
 #include "uuid.h"
 #include "value.h"
@@ -82,6 +83,9 @@ typedef struct push_ctx {
 	** every transaction that merges (lone_tombs_read). */
 	int lone_tombs;
 	int64_t next_seq;    /* the next fs_log seq of this transaction */
+	/* Log rows not yet written (log_add): every read of fs_log in the
+	** transaction, and its COMMIT, flushes them first (log_flush). */
+	fs_logq lq;
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -283,6 +287,35 @@ static int lone_tombs_mark(push_ctx *x)
 	       ? x->r->err.code : 0;
 }
 
+/* The log position the transaction's next entry takes (x->next_seq),
+** read once: the transaction holds the write lock, and every entry goes
+** through log_add or conflict_announce, which keep it. */
+static int next_seq_read(push_ctx *x)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (x->next_seq > 0)
+		return 0;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT coalesce(max(seq), 0) + 1 FROM fs_log") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
+	x->next_seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	fs_replica__finish(r, st);
+	if (rc != SQLITE_ROW)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading the log");
+	return 0;
+}
+
+/* Writes the log rows log_add queued: before any read of fs_log, and
+** before COMMIT. */
+static int log_flush(push_ctx *x)
+{
+	return fs_logq__flush(&x->lq, x->r);
+}
+
 /* The creation clock of a record new here, written before its creation
 ** is merged: 1 written (the id was never here: a record keeps its
 ** creation clock, deleted too, until compaction drops all its clocks),
@@ -295,17 +328,8 @@ static int clock_create(push_ctx *x, const fs_table *t, const fs_entry *en)
 
 	memset(&x->c_tomb, 0, sizeof(x->c_tomb));
 	memset(&x->c_rec, 0, sizeof(x->c_rec));
-	if (x->next_seq <= 0) {
-		if (fs_replica__prepare(&st, r,
-		        "SELECT coalesce(max(seq), 0) + 1 FROM fs_log") < 0)
-			return r->err.code;
-		rc = sqlite3_step(st);
-		x->next_seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		fs_replica__finish(r, st);
-		st = NULL;
-		if (rc != SQLITE_ROW)
-			return fs_err__sqlite(&r->err, r->db, rc, "reading the log");
-	}
+	if ((rc = next_seq_read(x)) < 0)
+		return rc;
 	/* Plain INSERT: a creation clock already there fails it, before any
 	** write.  So does a tombstone, when the server may hold one alone (a
 	** delete of an id never created here): its col is then NULL, which
@@ -339,43 +363,34 @@ static int clock_create(push_ctx *x, const fs_table *t, const fs_entry *en)
 	return fs_err__sqlite(&r->err, r->db, rc, "writing a clock");
 }
 
-/* Appends to fs_log; *seq receives the new position. */
+/* Appends to fs_log (queued: log_flush); *seq receives the new
+** position. */
 static int log_add(int64_t *seq, push_ctx *x, const char *tbl,
                    const char *rid, char op, const char *col,
                    const char *val, int64_t hlc, const char *device,
                    const char *author, const char *scope)
 {
-	fs_replica *r = x->r;
-	sqlite3_stmt *st = NULL;
-	char ops[2] = { op, 0 };
+	fs_logq_row row;
 	int rc;
 
-	if (fs_replica__prepare(&st, r,
-	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
-	        "scope, via, up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, ops, -1, SQLITE_STATIC);
-	if (col)
-		sqlite3_bind_text(st, 4, col, -1, SQLITE_STATIC);
-	if (val)
-		sqlite3_bind_text(st, 5, val, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, hlc);
-	sqlite3_bind_text(st, 7, device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, author, -1, SQLITE_STATIC);
-	if (scope)
-		sqlite3_bind_text(st, 9, scope, -1, SQLITE_STATIC);
-	if (x->via)
-		sqlite3_bind_text(st, 10, x->via, -1, SQLITE_STATIC);
-	if (x->up >= 0)
-		sqlite3_bind_int64(st, 11, x->up);
-	rc = fs_replica__step_done(r, st, "writing the change log");
-	fs_replica__finish(r, st);
-	*seq = sqlite3_last_insert_rowid(r->db);
-	if (rc == 0)
-		x->next_seq = *seq + 1;
-	return rc;
+	if ((rc = next_seq_read(x)) < 0)
+		return rc;
+	row.seq = *seq = x->next_seq;
+	row.tbl = tbl;
+	row.rid = rid;
+	row.op = op;
+	row.col = col;
+	row.val = val;
+	row.hlc = hlc;
+	row.device = device;
+	row.author = author;
+	row.scope = scope;
+	row.via = x->via;
+	row.up = x->up;
+	if ((rc = fs_logq__add(&x->lq, x->r, &row)) < 0)
+		return rc;
+	x->next_seq++;
+	return 0;
 }
 
 static const char *author_of(fs_replica *r, const char *device, char *buf,
@@ -438,6 +453,8 @@ static int conflict_announce(push_ctx *x, int64_t id, const char *via)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if ((rc = log_flush(x)) < 0)
+		return rc;
 	if (fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_log(tbl, rid, op, col, val, hlc, device, author, "
 	        "scope, via, up) SELECT tbl, CAST(id AS TEXT), 'C', col, "
@@ -697,10 +714,14 @@ static int text_row(char **out, fs_replica *r, const char *sql,
 }
 
 /* The department of a deleted record: its tombstone's log entry's. */
-static int tomb_dept(char **dept, fs_replica *r, const char *tbl,
+static int tomb_dept(char **dept, push_ctx *x, const char *tbl,
                      const char *rid)
 {
-	return text_row(dept, r,
+	int rc;
+
+	if ((rc = log_flush(x)) < 0)
+		return rc;
+	return text_row(dept, x->r,
 	        "SELECT l.scope FROM fs_clock c JOIN fs_log l ON l.seq = c.seq "
 	        "WHERE c.tbl = ?1 AND c.rid = ?2 AND c.col = '*'", tbl, rid,
 	        "placing a deleted record");
@@ -770,6 +791,8 @@ static int pass_up(push_ctx *x, const fs_table *t, const char *rid,
 
 	if (x->up < 0 || x->p->relay || x->p->upstream)
 		return 0;
+	if ((rc = log_flush(x)) < 0)
+		return rc;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT scope, (SELECT coalesce((SELECT up FROM fs_log WHERE "
 	        "seq <= ?3 AND up IS NOT NULL ORDER BY seq DESC LIMIT 1), 0)) "
@@ -907,7 +930,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		/* A creation: where its link puts it. */
 		rc = fs_policy__link_dept(r, t, link, &dept, &root);
 		if (rc == 0 && !dept && link && t->scope_parent &&
-		    (rc = tomb_dept(&dept, r, t->scope_parent->name, link)) == 1) {
+		    (rc = tomb_dept(&dept, x, t->scope_parent->name, link)) == 1) {
 			/* Its parent was deleted (its tombstone says where it
 			** was): the merge keeps the creation as a conflict. */
 			x->parent_deleted = 1;
@@ -922,7 +945,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		link = NULL;
 		if (rc < 0)
 			goto done;
-	} else if (!found && (rc = tomb_dept(&dept, r, t->name, en->rid)) < 0) {
+	} else if (!found && (rc = tomb_dept(&dept, x, t->name, en->rid)) < 0) {
 		goto done;
 	} else if (!found && rc == 0 && en->op == 'U' &&
 	           (rc = kept_creation(r, t->name, en->rid, NULL, &dept)) != 0) {
@@ -1069,6 +1092,8 @@ static int is_replay(push_ctx *x, const char *tbl, const char *rid,
 
 	if (hlc > x->pushed_hlc)
 		return 0;
+	if ((found = log_flush(x)) < 0)
+		return found;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT 1 FROM fs_log WHERE seq > ?1 AND seq < ?2 AND hlc = ?3 "
 	        "AND device = ?4 AND tbl = ?5 AND rid = ?6 "
@@ -1103,6 +1128,8 @@ static int via_self(push_ctx *x, int64_t seq)
 
 	if (!x->p->relay)
 		return 0;
+	if ((rc = log_flush(x)) < 0)
+		return rc;
 	if (fs_replica__prepare(&st, x->r,
 	        "SELECT 1 FROM fs_log WHERE seq = ? AND via = ?") < 0)
 		return x->r->err.code;
@@ -1414,6 +1441,8 @@ static int delete_one(push_ctx *x, const fs_table *t, const char *rid,
 			return rc;
 	}
 	/* Edits the deleting device had not seen are overridden: keep them. */
+	if ((rc = log_flush(x)) < 0)
+		return rc;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT col, hlc, device FROM fs_clock k WHERE tbl = ? AND rid = ? "
 	        "AND col NOT IN ('', '*') AND seq > ? AND device <> ? AND NOT "
@@ -1614,7 +1643,7 @@ static int conflict_import(push_ctx *x, uint64_t idx, const fs_entry *en)
 		goto done;
 	}
 	if ((rc = fs_policy__record_dept(r, t, rid, &dept, NULL)) == 0)
-		rc = tomb_dept(&dept, r, t->name, rid);
+		rc = tomb_dept(&dept, x, t->name, rid);
 	if (rc == 0 && t->scope_col) {
 		/* A record this server never held (made under a record deleted
 		** meanwhile): where its link put it, as the creation said. */
@@ -1625,7 +1654,7 @@ static int conflict_import(push_ctx *x, uint64_t idx, const fs_entry *en)
 		                                 &r->err)) >= 0 && link) {
 			rc = fs_policy__link_dept(r, t, link, &dept, NULL);
 			if (rc >= 0 && !dept && t->scope_parent)
-				rc = tomb_dept(&dept, r, t->scope_parent->name, link);
+				rc = tomb_dept(&dept, x, t->scope_parent->name, link);
 		}
 		free(lval);
 		free(link);
@@ -1904,6 +1933,7 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 
 static void ctx_free(push_ctx *x)
 {
+	fs_logq__free(&x->lq);
 	fs_policy__rules_free(x->rules);
 	free(x->dept);
 	free(x->move_from);
@@ -1997,7 +2027,8 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	                               "recording the clock")) < 0)
 		goto fail;
 	/* Acknowledge only what is durable: the ACK is built after COMMIT. */
-	if ((rc = fs_replica__exec(r, "COMMIT", "committing a batch")) < 0)
+	if ((rc = log_flush(&x)) < 0 ||
+	    (rc = fs_replica__exec(r, "COMMIT", "committing a batch")) < 0)
 		goto fail;
 	fs_buf_clear(ack);
 	fs_wr__str(ack, batch_id);
@@ -2082,6 +2113,7 @@ int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
 		return rc;
 	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0 ||
 	    (rc = merge_all(&x, rd, count)) < 0 ||
+	    (rc = log_flush(&x)) < 0 ||
 	    (rc = upstream_save(r, pos, 0)) < 0 ||
 	    (rc = fs_replica__meta_hlc(r, (int64_t)x.max_hlc,
 	                               "recording the clock")) < 0 ||
@@ -2217,7 +2249,8 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 			goto fail;
 	}
 	*refused = nrej;
-	if ((rc = upstream_save(r, NULL, last)) < 0 ||
+	if ((rc = log_flush(&x)) < 0 ||
+	    (rc = upstream_save(r, NULL, last)) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "recording head office's "
 	                           "ACK")) < 0)
 		goto fail;
