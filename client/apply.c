@@ -92,6 +92,7 @@ typedef struct bind_ctx {
 	fs_replica *r;
 	const fs_table *t;
 	sqlite3_stmt *st;
+	int base;            /* st's parameter before the record's id */
 	size_t hint;         /* members usually come in column order */
 	unsigned char *seen; /* strict: per column of t, bound already */
 	char *other[64];     /* keys t does not have (a newer schema's),
@@ -269,28 +270,41 @@ static int bind_member(void *payload, const fs_json_member *m)
 		if (x->oom)
 			return 1;
 	}
-	return bind_json(x->st, (int)i + 2, m) == SQLITE_OK ? 0 : -1;
+	return bind_json(x->st, x->base + (int)i + 2, m) == SQLITE_OK ? 0 : -1;
 }
 
-int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
-                            const char *rid, const char *json, int strict,
-                            const fs_column *want, char **want_text)
+/* Unbinds the fields of the record at parameter base of st: a record
+** that lacks one must not inherit the value of the last record bound
+** there (one refused, say). */
+static void unbind_fields(sqlite3_stmt *st, const fs_table *t, int base)
 {
-	sqlite3_stmt *st = NULL;
+	size_t i;
+
+	if (base == 0) {
+		sqlite3_clear_bindings(st);
+		return;
+	}
+	for (i = 0; i < t->ncols; i++)
+		sqlite3_bind_null(st, base + (int)i + 2);
+}
+
+/* Binds the fields of record rid of t, from json, to st's parameters
+** after base (the id's is base + 1, left alone); as
+** fs_replica__insert_bind(), but sets no r->ins_bound. */
+static int bind_record(fs_replica *r, const fs_table *t, sqlite3_stmt *st,
+                       int base, const char *rid, const char *json,
+                       int strict, const fs_column *want, char **want_text)
+{
 	bind_ctx x;
 	int rc;
 
 	if (want_text)
 		*want_text = NULL;
-	r->ins_bound = NULL;
-	if ((rc = insert_stmt(&st, r, t)) < 0)
-		return rc;
-	/* Every field unbound first: a record that lacks one must not
-	** inherit the value of the last record bound (one refused, say). */
-	sqlite3_clear_bindings(st);
+	unbind_fields(st, t, base);
 	x.r = r;
 	x.t = t;
 	x.st = st;
+	x.base = base;
 	x.strict = strict;
 	r->ins_nlinks = 0;
 	x.hint = 0;
@@ -300,10 +314,8 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	x.want_text = NULL;
 	x.has_want = x.oom = 0;
 	x.why[0] = '\0';
-	if (!json) {
-		r->ins_bound = t;   /* no fields: the INSERT's constraints judge */
-		return 0;
-	}
+	if (!json)
+		return 0;   /* no fields: the INSERT's constraints judge */
 	/* Only a strict reader tracks the fields seen (a pull of a million
 	** records needs no allocation per record). */
 	x.seen = NULL;
@@ -314,7 +326,6 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	while (x.nother)
 		free(x.other[--x.nother]);
 	if (rc == 0) {
-		r->ins_bound = t;
 		if (want_text)
 			*want_text = x.want_text;
 		else
@@ -322,7 +333,7 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 		return x.has_want;
 	}
 	free(x.want_text);
-	sqlite3_clear_bindings(st);
+	unbind_fields(st, t, base);
 	if (x.oom)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	if (x.why[0])
@@ -332,6 +343,24 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	if (rc > 0 || r->err.code == 0)
 		return fs_err__sqlite(&r->err, r->db, sqlite3_errcode(r->db),
 		                      t->noun);
+	return rc;
+}
+
+int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
+                            const char *rid, const char *json, int strict,
+                            const fs_column *want, char **want_text)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (want_text)
+		*want_text = NULL;
+	r->ins_bound = NULL;
+	if ((rc = insert_stmt(&st, r, t)) < 0)
+		return rc;
+	rc = bind_record(r, t, st, 0, rid, json, strict, want, want_text);
+	if (rc >= 0)
+		r->ins_bound = t;
 	return rc;
 }
 
@@ -352,6 +381,265 @@ int fs_replica__insert_run(fs_replica *r, const fs_table *t,
 		fs_err__sqlite(&r->err, r->db, rc, t->noun);
 	sqlite3_reset(st);   /* (the next bind clears the fields) */
 	return rc == SQLITE_DONE ? 0 : r->err.code;
+}
+
+/* ------------------------------------------------------ group inserts */
+
+/* A table's group: its INSERT of FS_GROUP_ROWS rows and the slots'
+** state.  A slot's id is bound (non-NULL) only while it is added: the
+** INSERT takes only such rows (WHERE column1 IS NOT NULL), so a slot
+** bound and then refused, or inserted already, costs nothing but its
+** place. */
+typedef struct fs_group {
+	sqlite3_stmt *st;
+	int next;            /* the slot the next bind takes */
+	int pending;         /* the slot bound and not added, or -1 */
+	int nlive;
+	unsigned char live[FS_GROUP_ROWS];
+	char *json[FS_GROUP_ROWS];   /* the slot's record: its bound values
+	                             ** point into it */
+	char rid[FS_GROUP_ROWS][FS_ID_SIZE];
+	uint64_t tag[FS_GROUP_ROWS];
+	int64_t tag2[FS_GROUP_ROWS];
+} fs_group;
+
+static int slot_base(const fs_table *t, int slot)
+{
+	return slot * (int)(t->ncols + 1);
+}
+
+/* t's group, with its statement prepared (NULL on failure). */
+static fs_group *group_of(fs_replica *r, const fs_table *t)
+{
+	size_t ti = (size_t)(t - r->schema.tables), i;
+	fs_buf sql = FS_BUF_INIT;
+	fs_group *g;
+	int k;
+
+	if (!r->groups &&
+	    !(r->groups = calloc(r->schema.ntables, sizeof(*r->groups)))) {
+		fs_err__set(&r->err, FS_ERROR, "out of memory");
+		return NULL;
+	}
+	g = &r->groups[ti];
+	if (g->st)
+		return g;
+	g->pending = -1;
+	fs_buf_puts(&sql, "INSERT INTO \"");
+	fs_buf_puts(&sql, t->name);
+	fs_buf_puts(&sql, "\"(id");
+	for (i = 0; i < t->ncols; i++)
+		fs_buf_printf(&sql, ", \"%s\"", t->cols[i].name);
+	fs_buf_puts(&sql, ") SELECT column1");
+	for (i = 0; i < t->ncols; i++) {
+		const fs_column *c = &t->cols[i];
+		if (c->dflt)
+			fs_buf_printf(&sql, ", coalesce(column%zu, %s)", i + 2,
+			              c->dflt);
+		else
+			fs_buf_printf(&sql, ", column%zu", i + 2);
+	}
+	fs_buf_puts(&sql, " FROM (VALUES ");
+	for (k = 0; k < FS_GROUP_ROWS; k++) {
+		fs_buf_puts(&sql, k ? ",(?" : "(?");
+		for (i = 0; i < t->ncols; i++)
+			fs_buf_puts(&sql, ",?");
+		fs_buf_putc(&sql, ')');
+	}
+	fs_buf_puts(&sql, ") WHERE column1 IS NOT NULL");
+	if (prepare_kept(&g->st, r, &sql, "preparing a group insert") < 0)
+		return NULL;
+	return g;
+}
+
+int fs_replica__group_room(fs_replica *r, const fs_table *t)
+{
+	const fs_group *g = r->groups ? &r->groups[t - r->schema.tables] : NULL;
+
+	return !g || g->next < FS_GROUP_ROWS;
+}
+
+int fs_replica__group_bind(fs_replica *r, const fs_table *t,
+                           const char *rid, const char *json, int strict,
+                           const fs_column *want, char **want_text)
+{
+	fs_group *g;
+	int slot, rc;
+
+	if (want_text)
+		*want_text = NULL;
+	fs_replica__group_unpend(r);
+	if (!(g = group_of(r, t)))
+		return r->err.code;
+	if ((slot = g->next) >= FS_GROUP_ROWS)
+		return fs_err__set(&r->err, FS_ERROR, "%s %s: group insert full",
+		                   t->noun, rid);
+	free(g->json[slot]);
+	g->json[slot] = NULL;
+	if (json && !(g->json[slot] = strdup(json)))
+		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	rc = bind_record(r, t, g->st, slot_base(t, slot), rid, g->json[slot],
+	                 strict, want, want_text);
+	if (rc >= 0) {
+		g->pending = slot;
+		r->grp_pending = t;
+	}
+	return rc;
+}
+
+int fs_replica__group_pending(const fs_replica *r, const fs_table *t)
+{
+	return r->grp_pending == t;
+}
+
+void fs_replica__group_unpend(fs_replica *r)
+{
+	if (r->grp_pending)
+		r->groups[r->grp_pending - r->schema.tables].pending = -1;
+	r->grp_pending = NULL;
+}
+
+int fs_replica__group_add(fs_replica *r, const fs_table *t, const char *rid,
+                          uint64_t tag, int64_t tag2)
+{
+	fs_group *g;
+	int slot;
+
+	if (r->grp_pending != t)
+		return fs_err__set(&r->err, FS_ERROR, "%s %s: added unbound",
+		                   t->noun, rid);
+	g = &r->groups[t - r->schema.tables];
+	slot = g->pending;
+	if (strlen(rid) >= sizeof(g->rid[slot]))
+		return fs_err__set(&r->err, FS_EINVALID, "%s id '%s' is too long",
+		                   t->noun, rid);
+	strcpy(g->rid[slot], rid);
+	sqlite3_bind_text(g->st, slot_base(t, slot) + 1, g->rid[slot], -1,
+	                  SQLITE_STATIC);
+	g->live[slot] = 1;
+	g->tag[slot] = tag;
+	g->tag2[slot] = tag2;
+	g->nlive++;
+	g->next = slot + 1;
+	g->pending = -1;
+	r->grp_pending = NULL;
+	return 0;
+}
+
+int fs_replica__group_holds(const fs_replica *r, const char *rid)
+{
+	size_t ti;
+	int k;
+
+	for (ti = 0; r->groups && ti < r->schema.ntables; ti++) {
+		const fs_group *g = &r->groups[ti];
+		for (k = 0; g->nlive && k < g->next; k++)
+			if (g->live[k] && !strcmp(g->rid[k], rid))
+				return 1;
+	}
+	return 0;
+}
+
+/* Empties g: its added slots' ids unbound.  The slot bound last, if not
+** added yet, keeps its place (the caller is still deciding on it). */
+static void group_clear(const fs_table *t, fs_group *g)
+{
+	int k;
+
+	for (k = 0; k < FS_GROUP_ROWS; k++)
+		if (g->live[k]) {
+			sqlite3_bind_null(g->st, slot_base(t, k) + 1);
+			g->live[k] = 0;
+		}
+	g->nlive = 0;
+	g->next = g->pending >= 0 ? g->pending : 0;
+}
+
+/* The statement failed on a constraint: SQLite undid it.  Each record
+** goes in alone (the INSERT of fs_replica__insert_bind()), and the ones
+** refused are reported.  The links noted for the record being decided
+** are kept (the binds here note none of their own). */
+static int group_one_by_one(fs_replica *r, const fs_table *t, fs_group *g,
+                            fs_group_fail fail, void *ctx)
+{
+	const fs_column *lcol[FS_LINKS_MAX];
+	char lid[FS_LINKS_MAX][64];
+	const fs_table *bound = r->ins_bound;
+	int nlinks = r->ins_nlinks, k, rc = 0;
+
+	memcpy(lcol, r->ins_link_col, sizeof(lcol));
+	memcpy(lid, r->ins_link_id, sizeof(lid));
+	for (k = 0; k < g->next && rc == 0; k++) {
+		if (!g->live[k])
+			continue;
+		rc = fs_replica__insert_bind(r, t, g->rid[k], g->json[k],
+		                             FS_BIND_STRICT, NULL, NULL);
+		if (rc >= 0)
+			rc = fs_replica__insert_run(r, t, g->rid[k]);
+		if (rc == FS_EINVALID || rc == FS_ECORRUPT)
+			rc = fail(ctx, t, g->rid[k], g->tag[k], g->tag2[k]);
+	}
+	memcpy(r->ins_link_col, lcol, sizeof(lcol));
+	memcpy(r->ins_link_id, lid, sizeof(lid));
+	r->ins_nlinks = nlinks;
+	r->ins_bound = bound;
+	return rc;
+}
+
+int fs_replica__group_run(fs_replica *r, fs_group_fail fail, void *ctx)
+{
+	size_t ti;
+	int rc = 0;
+
+	for (ti = 0; r->groups && ti < r->schema.ntables && rc == 0; ti++) {
+		const fs_table *t = &r->schema.tables[ti];
+		fs_group *g = &r->groups[ti];
+		int step;
+
+		if (!g->nlive)
+			continue;
+		step = sqlite3_step(g->st);
+		sqlite3_reset(g->st);
+		if (step == SQLITE_DONE)
+			rc = 0;
+		else if ((step & 0xff) == SQLITE_CONSTRAINT)
+			rc = group_one_by_one(r, t, g, fail, ctx);
+		else
+			rc = fs_err__sqlite(&r->err, r->db, step, t->noun);
+		group_clear(t, g);
+	}
+	if (rc < 0)
+		fs_replica__group_reset(r);
+	return rc;
+}
+
+void fs_replica__group_reset(fs_replica *r)
+{
+	size_t ti;
+
+	fs_replica__group_unpend(r);
+	for (ti = 0; r->groups && ti < r->schema.ntables; ti++) {
+		fs_group *g = &r->groups[ti];
+		if (g->st) {
+			sqlite3_reset(g->st);
+			group_clear(&r->schema.tables[ti], g);
+		}
+	}
+}
+
+void fs_replica__group_free(fs_replica *r)
+{
+	size_t ti;
+	int k;
+
+	for (ti = 0; r->groups && ti < r->schema.ntables; ti++) {
+		sqlite3_finalize(r->groups[ti].st);
+		for (k = 0; k < FS_GROUP_ROWS; k++)
+			free(r->groups[ti].json[k]);
+	}
+	free(r->groups);
+	r->groups = NULL;
+	r->grp_pending = NULL;
 }
 
 /* Binds each member of the record's JSON object to its column in one pass

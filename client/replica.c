@@ -676,6 +676,7 @@ void fs_replica_close(fs_replica *r)
 	sqlite3_finalize(r->log_ins[0]);
 	sqlite3_finalize(r->log_ins[1]);
 	sqlite3_finalize(r->log_ins[2]);
+	fs_replica__group_free(r);
 	if (r->apply_ins) {
 		size_t i;
 		for (i = 0; i < r->schema.ntables; i++)

@@ -86,6 +86,11 @@ typedef struct push_ctx {
 	/* Log rows not yet written (log_add): every read of fs_log in the
 	** transaction, and its COMMIT, flushes them first (log_flush). */
 	fs_logq lq;
+	/* New records' INSERTs wait in group inserts (apply.c), for a device
+	** or a relay (not head office's changes at a regional server, which
+	** take the one-by-one path): every entry that may read a record
+	** table runs them first (records_flush). */
+	int defer;
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -540,6 +545,62 @@ static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
 	return 0;
 }
 
+/* A creation that waited in a group insert and that the database
+** refused (a constraint: r->err says which): refused as it would have
+** been at once, and undone -- its log entry and creation clock. */
+static int creation_refused(void *ctx, const fs_table *t, const char *rid,
+                            uint64_t idx, int64_t seq)
+{
+	push_ctx *x = ctx;
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	reject(x, idx, "%s", r->err.msg);
+	fs_err__clear(&r->err);
+	x->applied--;
+	if ((rc = log_flush(x)) < 0)
+		return rc;
+	if (fs_replica__prepare(&st, r, "DELETE FROM fs_log WHERE seq = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_int64(st, 1, seq);
+	rc = fs_replica__step_done(r, st, "taking a log entry back");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if (fs_replica__prepare(&st, r,
+	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "taking a clock back");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
+/* Inserts the new records waiting in group inserts: before anything
+** reads a record table, and before COMMIT. */
+static int records_flush(push_ctx *x)
+{
+	return fs_replica__group_run(x->r, creation_refused, x);
+}
+
+/* A creation bound into a group insert links to records that may be
+** waiting there too (its parent, say): they go in first, since the scope
+** check, the rules and the link check read them. */
+static int links_flush(push_ctx *x, const fs_table *t, const char *link)
+{
+	fs_replica *r = x->r;
+	int i;
+
+	for (i = 0; i < r->ins_nlinks; i++)
+		if (fs_replica__group_holds(r, r->ins_link_id[i]))
+			return records_flush(x);
+	if (t->scope_parent && link && fs_replica__group_holds(r, link))
+		return records_flush(x);
+	return 0;
+}
+
 /* Tells the client the current winner of a field (or the tombstone). */
 static int correct(push_ctx *x, const fs_table *t, const char *rid,
                    const char *col)
@@ -890,25 +951,42 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		** tombstone until compaction has dropped both).  A new id, the
 		** common case, then needs no lookup of the record itself. */
 		clockv none;
-		if ((rc = clock_create(x, t, en)) < 0)
+		int fresh;
+		if ((rc = fresh = clock_create(x, t, en)) < 0)
 			return rc;
-		if (rc == 0 && (rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r,
-		                                t->name, en->rid, NULL)) < 0)
+		/* (the record may be waiting in a group insert) */
+		if (!fresh && ((rc = records_flush(x)) < 0 ||
+		               (rc = clocks_get(&x->c_tomb, &x->c_rec, &none, r,
+		                                t->name, en->rid, NULL)) < 0))
 			return rc;
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
-		** read one value and the INSERT another. */
-		has_link = fs_replica__insert_bind(r, t, en->rid, en->val,
-		                                   x->p->upstream
-		                                   ? FS_BIND_STRICT : FS_BIND_KINDS,
-		                                   t->scope_col,
-		                                   &link);
+		** read one value and the INSERT another.  A new record's INSERT
+		** waits in a group insert. */
+		if (fresh && x->defer) {
+			if (!fs_replica__group_room(r, t) &&
+			    (rc = records_flush(x)) < 0)
+				return rc;
+			has_link = fs_replica__group_bind(r, t, en->rid, en->val,
+			                                  FS_BIND_KINDS, t->scope_col,
+			                                  &link);
+		} else {
+			has_link = fs_replica__insert_bind(r, t, en->rid, en->val,
+			                                   x->p->upstream
+			                                   ? FS_BIND_STRICT
+			                                   : FS_BIND_KINDS,
+			                                   t->scope_col, &link);
+		}
 		if (has_link == FS_EINVALID || has_link == FS_ECORRUPT) {
 			/* Refused here, before anything reads it otherwise. */
 			snprintf(bad, sizeof(bad), "%s", r->err.msg);
 			fs_err__clear(&r->err);
 		} else if (has_link < 0) {
 			return has_link;
+		} else if (fresh && x->defer &&
+		           (rc = links_flush(x, t, link)) < 0) {
+			free(link);
+			return rc;
 		}
 	}
 	if (en->op == 'I' && !x->c_tomb.found && !x->c_rec.found)
@@ -1376,14 +1454,25 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		    (rc = rejected(x, idx, fs_replica__links_check(r, t,
 		                                                   en->rid))) != 0)
 			return rc < 0 ? rc : evict(x, t, en->rid);
-		if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
-			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
-				return reject(x, idx, "%s", r->err.msg);
-			return rc;
+		if (fs_replica__group_pending(r, t)) {
+			/* Inserted with its group (records_flush), or, refused
+			** there, taken back (creation_refused). */
+			if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL,
+			                  en->val, (int64_t)en->hlc, dev, x->author,
+			                  x->dept)) < 0 ||
+			    (rc = fs_replica__group_add(r, t, en->rid, idx, seq)) < 0)
+				return rc;
+		} else {
+			if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
+				if (rc == FS_EINVALID || rc == FS_ECORRUPT)
+					return reject(x, idx, "%s", r->err.msg);
+				return rc;
+			}
+			if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL,
+			                  en->val, (int64_t)en->hlc, dev, x->author,
+			                  x->dept)) < 0)
+				return rc;
 		}
-		if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
-		                  (int64_t)en->hlc, dev, x->author, x->dept)) < 0)
-			return rc;
 		x->applied++;
 		if ((!x->clock_made || seq != x->clock_seq) &&
 		    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
@@ -1881,6 +1970,11 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 	int rc;
 
 	x->clock_made = x->created = 0;
+	fs_replica__group_unpend(x->r);
+	/* Only a creation of a new record leaves the records waiting in
+	** group inserts where they are (check_scope). */
+	if (en->op != 'I' && (rc = records_flush(x)) < 0)
+		return rc;
 	rc = merge_one(x, idx, en);
 	if (rc < 0 || !x->clock_made || x->created)
 		return rc;
@@ -1911,6 +2005,7 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 	x->author = p->user;
 	x->via = p->relay ? p->device : p->upstream ? "^" : NULL;
 	x->up = -1;
+	x->defer = !p->upstream;
 	fs_replica__now(x->now);
 	/* A regional server notes, with every change, the head-office log
 	** position it had pulled: head office's base for it (for head
@@ -1933,6 +2028,7 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 
 static void ctx_free(push_ctx *x)
 {
+	fs_replica__group_reset(x->r);
 	fs_logq__free(&x->lq);
 	fs_policy__rules_free(x->rules);
 	free(x->dept);
@@ -1962,6 +2058,8 @@ static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 		if ((rc = merge_entry(x, i, &en)) < 0)
 			return rc;
 	}
+	if ((rc = records_flush(x)) < 0)
+		return rc;
 	return fs_rd__end(rd, &r->err);
 }
 
