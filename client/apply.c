@@ -474,6 +474,8 @@ int fs_replica__group_bind(fs_replica *r, const fs_table *t,
 	if ((slot = g->next) >= FS_GROUP_ROWS)
 		return fs_err__set(&r->err, FS_ERROR, "%s %s: group insert full",
 		                   t->noun, rid);
+	/* (nothing may point at the JSON freed here) */
+	unbind_fields(g->st, t, slot_base(t, slot));
 	free(g->json[slot]);
 	g->json[slot] = NULL;
 	if (json && !(g->json[slot] = strdup(json)))
@@ -558,13 +560,13 @@ static void group_clear(const fs_table *t, fs_group *g)
 /* The statement failed on a constraint: SQLite undid it.  Each record
 ** goes in alone (the INSERT of fs_replica__insert_bind()), and the ones
 ** refused are reported.  The links noted for the record being decided
-** are kept (the binds here note none of their own). */
+** are kept (the binds here note none of their own); the single-row
+** INSERT is left unbound (it holds the last record tried). */
 static int group_one_by_one(fs_replica *r, const fs_table *t, fs_group *g,
                             fs_group_fail fail, void *ctx)
 {
 	const fs_column *lcol[FS_LINKS_MAX];
 	char lid[FS_LINKS_MAX][64];
-	const fs_table *bound = r->ins_bound;
 	int nlinks = r->ins_nlinks, k, rc = 0;
 
 	memcpy(lcol, r->ins_link_col, sizeof(lcol));
@@ -582,7 +584,7 @@ static int group_one_by_one(fs_replica *r, const fs_table *t, fs_group *g,
 	memcpy(r->ins_link_col, lcol, sizeof(lcol));
 	memcpy(r->ins_link_id, lid, sizeof(lid));
 	r->ins_nlinks = nlinks;
-	r->ins_bound = bound;
+	r->ins_bound = NULL;
 	return rc;
 }
 

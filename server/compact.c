@@ -110,7 +110,7 @@ int fs_compact(fs_replica *r, const fs_compact_options *o,
 	if ((rc = query_int(&out->log_end, r,
 	        "SELECT coalesce(max(seq), 0) FROM fs_log", 0, 0)) < 0)
 		goto fail;
-	/* The last entry stays: positions are never reused. */
+	/* The last entry stays: committed positions are never reused. */
 	h = out->log_end;
 	snprintf(out->limit, sizeof(out->limit), "the last log entry is kept");
 	/* Old throughout: below the first entry whose clock is recent. */

@@ -2052,7 +2052,9 @@ static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 			x->max_hlc = en.hlc;
 		/* No savepoint per entry: an entry is refused before its first
 		** write or at it (SQLite undoes a failed statement by itself); a
-		** creation's clock, written first, merge_entry takes back.  So a
+		** creation's clock, written first, merge_entry takes back, and a
+		** creation the database refuses when its group insert runs,
+		** creation_refused (its log position stays unused).  So a
 		** refused entry leaves no trace; any other failure abandons the
 		** whole batch. */
 		if ((rc = merge_entry(x, i, &en)) < 0)
@@ -2235,8 +2237,9 @@ typedef struct sent_rd {
 } sent_rd;
 
 /* The entry at index idx (its strings point into the batch sent).  Head
-** office lists refusals in batch order, so this reads forward; a smaller
-** index reads from the start again. */
+** office lists refusals mostly in batch order (a creation refused when its
+** group insert ran comes later), so this reads forward; a smaller index
+** reads from the start again. */
 static int sent_entry(fs_entry *en, sent_rd *s, uint64_t idx, fs_err *e)
 {
 	int rc;
