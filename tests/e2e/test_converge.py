@@ -263,15 +263,18 @@ class ConvergeTest(e2eutil.E2ECase):
             seeds = [11, 29, int(time.time()) % 100000]
         base = [self.A.add("customer", name="R%d" % i) for i in range(5)]
         self.converge(self.clients, rounds=1)
+        # Values written in every round so far: the conflicts listed at the
+        # end of a round include the earlier rounds'.
+        written = {}
         for seed in seeds:
             with self.subTest(seed=seed):
                 try:
-                    self._random_round(seed, base)
+                    self._random_round(seed, base, written)
                 except AssertionError as ex:
                     raise AssertionError("seed %d (rerun with E2E_SEEDS=%d): %s"
                                          % (seed, seed, ex)) from None
 
-    def _random_round(self, seed, base):
+    def _random_round(self, seed, base, written):
         print("random round, seed %d" % seed, file=sys.stderr)
         rng = random.Random(seed)
         fields = ["city", "phone", "email", "notes"]
@@ -280,7 +283,7 @@ class ConvergeTest(e2eutil.E2ECase):
         # edits happen one after another, so the later edit has the greater
         # HLC; a delete wins over everything.
         model = {}
-        written = {}          # (rid, field) -> values written, by user
+        # written: (rid, field) -> values written, by user (all rounds)
         deleted = set()
         created = []
         for step in range(16):
