@@ -56,6 +56,16 @@ typedef struct push_ctx {
 	                     ** refused relink must be undone before the
 	                     ** record it pointed at is dropped */
 	uint64_t ncorr;
+	/* Corrections owed (correct()), written into corr at the end of the
+	** merge from the state the whole batch left: read at once, a
+	** correction of a field a later entry of the same batch changed again
+	** would undo that entry on the replica, which is never sent its own
+	** changes back. */
+	struct owed {
+		const fs_table *t;
+		char *rid, *col;   /* col NULL: the whole record */
+	} *owed;
+	size_t nowed, aowed;
 	fs_buf *rej;         /* (index, reason) pairs */
 	uint64_t nrej;
 	uint64_t applied;
@@ -601,9 +611,10 @@ static int links_flush(push_ctx *x, const fs_table *t, const char *link)
 	return 0;
 }
 
-/* Tells the client the current winner of a field (or the tombstone). */
-static int correct(push_ctx *x, const fs_table *t, const char *rid,
-                   const char *col)
+/* Writes the correction of a field (or of the whole record, col NULL):
+** its current winner, or the tombstone. */
+static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
+                            const char *col)
 {
 	fs_replica *r = x->r;
 	clockv tomb, c;
@@ -641,6 +652,53 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 	fs_wr__entry(x->corr, &en);
 	x->ncorr++;
 	free(val);
+	return 0;
+}
+
+/* Tells the client the winner of a field (or the tombstone) as the batch
+** leaves it (corrections_write). */
+static int correct(push_ctx *x, const fs_table *t, const char *rid,
+                   const char *col)
+{
+	struct owed *o;
+	size_t i;
+
+	for (i = 0; i < x->nowed; i++) {
+		o = &x->owed[i];
+		if (o->t == t && !strcmp(o->rid, rid) &&
+		    (o->col && col ? !strcmp(o->col, col) : o->col == col))
+			return 0;
+	}
+	if (x->nowed == x->aowed) {
+		size_t want = x->aowed ? x->aowed * 2 : 16;
+		if (!(o = realloc(x->owed, want * sizeof(*o))))
+			return fs_err__set(&x->r->err, FS_ERROR, "out of memory");
+		x->owed = o;
+		x->aowed = want;
+	}
+	o = &x->owed[x->nowed];
+	o->t = t;
+	o->rid = strdup(rid);
+	o->col = col ? strdup(col) : NULL;
+	if (!o->rid || (col && !o->col)) {
+		free(o->rid);
+		free(o->col);
+		return fs_err__set(&x->r->err, FS_ERROR, "out of memory");
+	}
+	x->nowed++;
+	return 0;
+}
+
+/* Writes the corrections owed, in the order they were first owed. */
+static int corrections_write(push_ctx *x)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < x->nowed; i++)
+		if ((rc = correction_write(x, x->owed[i].t, x->owed[i].rid,
+		                           x->owed[i].col)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -2028,6 +2086,15 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 
 static void ctx_free(push_ctx *x)
 {
+	size_t i;
+
+	for (i = 0; i < x->nowed; i++) {
+		free(x->owed[i].rid);
+		free(x->owed[i].col);
+	}
+	free(x->owed);
+	x->owed = NULL;
+	x->nowed = x->aowed = 0;
 	fs_replica__group_reset(x->r);
 	fs_logq__free(&x->lq);
 	fs_policy__rules_free(x->rules);
@@ -2060,7 +2127,7 @@ static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 		if ((rc = merge_entry(x, i, &en)) < 0)
 			return rc;
 	}
-	if ((rc = records_flush(x)) < 0)
+	if ((rc = records_flush(x)) < 0 || (rc = corrections_write(x)) < 0)
 		return rc;
 	return fs_rd__end(rd, &r->err);
 }
