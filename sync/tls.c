@@ -785,7 +785,7 @@ int fs_tls__accept(fs_tls **out, const fs_tls_conf *c, int fd,
 	error = tls_new(&t, c, fd, timeout_ms, e);
 	if (t)
 		fd = -1;   /* t owns it now */
-	if (error < 0)
+	if (error < 0 || !t)
 		goto done;
 	snprintf(t->host, sizeof(t->host), "client");
 	if ((error = handshake(t, deadline, timeout_ms, e)) == FS_EAUTH)

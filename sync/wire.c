@@ -46,7 +46,7 @@ int fs_rd__uv(fs_rd *r, uint64_t *out, fs_err *e)
 
 int fs_rd__str(fs_rd *r, const char **out, fs_err *e)
 {
-	uint64_t len;
+	uint64_t len = 0;   /* (GCC -O3 cannot see fs_rd__uv set it) */
 	size_t start = r->off;
 	int rc;
 

@@ -710,7 +710,7 @@ static int bars_add(bars *b, const char *label, int64_t v)
 		b->values = v;
 		b->cap = cap;
 	}
-	snprintf(b->label[b->n], sizeof(b->label[0]), "%s", label);
+	snprintf(b->label[b->n], sizeof(b->label[0]), "%.15s", label);
 	b->values[b->n++] = v;
 	return 0;
 }
