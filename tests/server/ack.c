@@ -6,21 +6,8 @@
 ** earlier one (the replica is never sent its own changes back, so it
 ** would keep the stale value: found by test_converge, seeds 11,29,9701).
 */
-#define _POSIX_C_SOURCE 200809L
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
 #include "../sync/check.h"
-#include "fieldsync.h"
-#include "policy.h"
-#include "replica_int.h"
-#include "store.h"
-#include "wire.h"
+#include "srv.h"
 
 #define R "01900000-0000-7000-8000-0000000000aa"
 
@@ -41,51 +28,24 @@ static void entry(fs_buf *b, char op, const char *col, const char *val,
 	fs_wr__entry(b, &en);
 }
 
-/* Pushes count entries of body for peer p; *ncorr and the value each
-** correction gives col (the last one; "" if none). */
+/* Pushes count entries of body for peer p: *ncorr, and the value the
+** last correction of col gives ("" if none). */
 static int push(fs_replica *r, const fs_peer *p, const char *id,
                 uint64_t count, const fs_buf *body, const char *col,
                 char *corr_val, size_t size, uint64_t *ncorr)
 {
-	fs_buf b = FS_BUF_INIT, ack = FS_BUF_INIT;
-	uint64_t applied, conflicts, nrej, i, n;
-	const char *batch, *why;
-	fs_rd rd;
-	int rc;
+	srv_ack a;
+	uint64_t i;
+	int rc = srv_push(r, p, id, count, body, &a);
 
 	corr_val[0] = '\0';
-	*ncorr = 0;
-	fs_wr__str(&b, id);
-	fs_wr__uv(&b, count);
-	fs_buf_put(&b, body->ptr, body->len);
-	fs_rd__init(&rd, &b);
-	fs_rd__str(&rd, &batch, &r->err);
-	fs_rd__uv(&rd, &n, &r->err);
-	rc = fs_store__push(r, p, batch, &rd, n, &ack);
-	if (rc == 0) {
-		fs_rd__init(&rd, &ack);
-		fs_rd__str(&rd, &batch, &r->err);
-		fs_rd__uv(&rd, &applied, &r->err);
-		fs_rd__uv(&rd, &conflicts, &r->err);
-		fs_rd__uv(&rd, &nrej, &r->err);
-		for (i = 0; i < nrej; i++) {
-			uint64_t idx;
-			fs_rd__uv(&rd, &idx, &r->err);
-			fs_rd__str(&rd, &why, &r->err);
-		}
-		fs_rd__uv(&rd, ncorr, &r->err);
-		for (i = 0; i < *ncorr; i++) {
-			fs_entry en;
-			if (fs_rd__entry(&rd, &en, &r->err) < 0) {
-				rc = -1;
-				break;
-			}
-			if (en.op == 'U' && en.col && !strcmp(en.col, col))
-				snprintf(corr_val, size, "%s", en.val ? en.val : "null");
-		}
-	}
-	fs_buf_free(&b);
-	fs_buf_free(&ack);
+	*ncorr = a.ncorr;
+	for (i = 0; i < a.ncorr && i < 16; i++)
+		if (a.corr[i].op == 'U' && a.corr[i].col &&
+		    !strcmp(a.corr[i].col, col))
+			snprintf(corr_val, size, "%s",
+			         a.corr[i].val ? a.corr[i].val : "null");
+	srv_ack_free(&a);
 	return rc;
 }
 
@@ -104,40 +64,16 @@ static int field_is(fs_replica *r, const char *col, const char *want)
 	return ok;
 }
 
-static void peer_init(fs_peer *p, const char *device)
-{
-	memset(p, 0, sizeof(*p));
-	snprintf(p->device, sizeof(p->device), "%s", device);
-	snprintf(p->user, sizeof(p->user), "olga");
-	snprintf(p->role, sizeof(p->role), "office");
-	p->schema = fs_schema__latest();
-}
-
 int main(void)
 {
 	char path[300], got[200];
-	const char *tmp = getenv("TMPDIR");
 	fs_buf body = FS_BUF_INIT;
-	fs_replica *r = NULL;
+	fs_replica *r = srv_open(path, sizeof(path), "ack");
 	fs_peer a, b;
 	uint64_t ncorr;
 
-	snprintf(path, sizeof(path), "%s/fs_ack_%d.db", tmp ? tmp : "/tmp",
-	         (int)getpid());
-	unlink(path);
-	if (fs_replica__open_server(&r, path, 1) < 0) {
-		fprintf(stderr, "open %s: %s\n", path, fs_replica_errmsg(r));
-		return 1;
-	}
-	peer_init(&a, "dev-a");
-	peer_init(&b, "dev-b");
-	CHECK(fs_replica__exec(r,
-	        "INSERT INTO fs_user(name, role, region, created_at) VALUES "
-	        "('olga', 'office', '*', '2026-01-01T00:00:00Z'); "
-	        "INSERT INTO fs_user_scope(user, dept) VALUES ('olga', '*')",
-	        "adding a user") == 0);
-	CHECK(fs_policy__load_scope(r, a.user, &a.all) == 0);
-	b.all = a.all;
+	srv_peer(r, &a, "dev-a");
+	srv_peer(r, &b, "dev-b");
 
 	/* A creates the record (log position 1); both have seen it. */
 	entry(&body, 'I', NULL, "{\"name\":\"Rho\",\"region\":\"east\","

@@ -6,21 +6,8 @@
 ** with its log entry and creation clock taken back, and the others go
 ** in; a batch that fails leaves nothing waiting for the next one.
 */
-#define _POSIX_C_SOURCE 200809L
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
 #include "../sync/check.h"
-#include "fieldsync.h"
-#include "policy.h"
-#include "replica_int.h"
-#include "store.h"
-#include "wire.h"
+#include "srv.h"
 
 #define ID(n) "01900000-0000-7000-8000-0000000000" n
 #define A ID("0a")
@@ -75,57 +62,19 @@ static void contact(fs_buf *b, const char *id, const char *of)
 	fs_wr__entry(b, &en);
 }
 
-/* Pushes count entries of body as batch id; returns fs_store__push's
-** result, the ACK's applied count and its rejected indexes (up to 8,
-** -1 after the last). */
+/* Pushes count entries of body: fs_store__push()'s result, the ACK's
+** applied count and its rejected indexes. */
 static int push(fs_replica *r, const fs_peer *p, const char *id,
                 uint64_t count, const fs_buf *body, uint64_t *applied,
                 int64_t *rejected)
 {
-	fs_buf b = FS_BUF_INIT, ack = FS_BUF_INIT;
-	uint64_t conflicts, nrej, i, n;
-	const char *batch, *why;
-	fs_rd rd;
-	int rc;
+	srv_ack a;
+	int rc = srv_push(r, p, id, count, body, &a);
 
-	for (i = 0; i < 8; i++)
-		rejected[i] = -1;
-	fs_wr__str(&b, id);
-	fs_wr__uv(&b, count);
-	fs_buf_put(&b, body->ptr, body->len);
-	fs_rd__init(&rd, &b);
-	fs_rd__str(&rd, &batch, &r->err);
-	fs_rd__uv(&rd, &n, &r->err);
-	rc = fs_store__push(r, p, batch, &rd, n, &ack);
-	if (rc == 0) {
-		fs_rd__init(&rd, &ack);
-		fs_rd__str(&rd, &batch, &r->err);
-		fs_rd__uv(&rd, applied, &r->err);
-		fs_rd__uv(&rd, &conflicts, &r->err);
-		fs_rd__uv(&rd, &nrej, &r->err);
-		for (i = 0; i < nrej; i++) {
-			uint64_t idx;
-			fs_rd__uv(&rd, &idx, &r->err);
-			fs_rd__str(&rd, &why, &r->err);
-			if (i < 8)
-				rejected[i] = (int64_t)idx;
-		}
-	}
-	fs_buf_free(&b);
-	fs_buf_free(&ack);
+	*applied = a.applied;
+	memcpy(rejected, a.rej, sizeof(a.rej));
+	srv_ack_free(&a);
 	return rc;
-}
-
-static long long one_int(fs_replica *r, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
 }
 
 static int has(fs_replica *r, const char *tbl, const char *id)
@@ -134,7 +83,7 @@ static int has(fs_replica *r, const char *tbl, const char *id)
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE id = '%s'",
 	         tbl, id);
-	return one_int(r, sql) == 1;
+	return srv_int(r, sql) == 1;
 }
 
 /* Log entries and creation clocks of record id. */
@@ -145,38 +94,20 @@ static long long traces(fs_replica *r, const char *id)
 	snprintf(sql, sizeof(sql), "SELECT (SELECT count(*) FROM fs_log WHERE "
 	         "rid = '%s') + (SELECT count(*) FROM fs_clock WHERE rid = '%s')",
 	         id, id);
-	return one_int(r, sql);
+	return srv_int(r, sql);
 }
 
 int main(void)
 {
 	char path[300];
-	const char *tmp = getenv("TMPDIR");
 	fs_buf body = FS_BUF_INIT;
-	fs_replica *r = NULL;
+	fs_replica *r = srv_open(path, sizeof(path), "group");
 	uint64_t applied = 0;
 	int64_t rej[8];
 	fs_peer peer;
 	fs_entry en;
 
-	snprintf(path, sizeof(path), "%s/fs_group_%d.db", tmp ? tmp : "/tmp",
-	         (int)getpid());
-	unlink(path);
-	if (fs_replica__open_server(&r, path, 1) < 0) {
-		fprintf(stderr, "open %s: %s\n", path, fs_replica_errmsg(r));
-		return 1;
-	}
-	memset(&peer, 0, sizeof(peer));
-	snprintf(peer.device, sizeof(peer.device), "dev-1");
-	snprintf(peer.user, sizeof(peer.user), "olga");
-	snprintf(peer.role, sizeof(peer.role), "office");
-	peer.schema = fs_schema__latest();
-	CHECK(fs_replica__exec(r,
-	        "INSERT INTO fs_user(name, role, region, created_at) VALUES "
-	        "('olga', 'office', '*', '2026-01-01T00:00:00Z'); "
-	        "INSERT INTO fs_user_scope(user, dept) VALUES ('olga', '*')",
-	        "adding a user") == 0);
-	CHECK(fs_policy__load_scope(r, peer.user, &peer.all) == 0);
+	srv_peer(r, &peer, "dev-1");
 
 	/* 0 A; 1 B, refused by its level's CHECK (in a group); 2 a contact
 	** of B, which reads B first; 3 a contact of A; 4 an edit of A; 5 D;
@@ -214,16 +145,16 @@ int main(void)
 	CHECK(!has(r, "customer", B));
 	CHECK(!has(r, "contact", C2));
 	CHECK(!has(r, "customer", E));
-	CHECK(one_int(r, "SELECT count(*) FROM customer WHERE phone = "
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE phone = "
 	              "'+86 21 5555 0101' AND id = '" A "'") == 1);
-	CHECK(one_int(r, "SELECT count(*) FROM customer WHERE phone = "
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE phone = "
 	              "'+86 21 5555 0101' AND id = '" D "'") == 1);
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log WHERE op IN ('I', 'U')")
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log WHERE op IN ('I', 'U')")
 	      == 5);
 	CHECK(traces(r, B) == 0);
 	CHECK(traces(r, C2) == 0);
 	CHECK(traces(r, E) == 0);
-	CHECK(one_int(r, "SELECT count(*) FROM fs_clock WHERE rid = '" A "'")
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_clock WHERE rid = '" A "'")
 	      == 2);
 
 	/* B, fixed, is new again; created again, later, with another name
@@ -234,7 +165,7 @@ int main(void)
 	customer_at(&body, B, "Beta Two", "B", 101 << 16);
 	CHECK(push(r, &peer, "b2", 2, &body, &applied, rej) == 0);
 	CHECK(rej[0] == -1);
-	CHECK(one_int(r, "SELECT count(*) FROM customer WHERE id = '" B "' "
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" B "' "
 	              "AND name = 'Beta Two'") == 1);
 
 	/* A batch cut short (two entries announced, one sent) fails whole:
@@ -263,12 +194,12 @@ int main(void)
 		CHECK(push(r, &peer, "b5", 150, &body, &applied, rej) == 0);
 		CHECK(applied == 149);
 		CHECK(rej[0] == 100 && rej[1] == -1);
-		CHECK(one_int(r, "SELECT count(*) FROM customer WHERE name = "
+		CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE name = "
 		              "'Bulk'") == 149);
-		CHECK(one_int(r, "SELECT count(*) FROM fs_log l JOIN customer c "
+		CHECK(srv_int(r, "SELECT count(*) FROM fs_log l JOIN customer c "
 		              "ON c.id = l.rid WHERE c.name = 'Bulk' AND "
 		              "l.op = 'I'") == 149);
-		bad = (int)one_int(r, "SELECT count(*) FROM fs_log WHERE rid = "
+		bad = (int)srv_int(r, "SELECT count(*) FROM fs_log WHERE rid = "
 		                   "'01900000-0000-7000-8000-100000000100'");
 		CHECK(bad == 0);
 	}

@@ -5,33 +5,11 @@
 ** itself when full (64 rows) and what is left at fs_logq__flush(); a
 ** failed write is reported and leaves the queue empty.
 */
-#define _POSIX_C_SOURCE 200809L
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
 #include "../sync/check.h"
-#include "fieldsync.h"
 #include "logq.h"
-#include "replica_int.h"
+#include "srv.h"
 
 #define NROWS 150   /* two full groups, then 22 rows: 8 + 8 + 6 x 1 */
-
-static long long one_int(fs_replica *r, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
 
 /* Row k as queued: every optional field NULL in some rows. */
 static void row_of(fs_logq_row *row, int k, char *rid, char *val, char *col)
@@ -91,19 +69,11 @@ static int row_matches(fs_replica *r, int k)
 int main(void)
 {
 	char path[300], rid[64], val[64], col[64];
-	const char *tmp = getenv("TMPDIR");
 	fs_logq q = FS_LOGQ_INIT;
 	fs_logq_row row;
-	fs_replica *r = NULL;
+	fs_replica *r = srv_open(path, sizeof(path), "logq");
 	int k, bad = 0;
 
-	snprintf(path, sizeof(path), "%s/fs_logq_%d.db", tmp ? tmp : "/tmp",
-	         (int)getpid());
-	unlink(path);
-	if (fs_replica__open_server(&r, path, 1) < 0) {
-		fprintf(stderr, "open %s: %s\n", path, fs_replica_errmsg(r));
-		return 1;
-	}
 	CHECK(fs_replica__exec(r, "BEGIN IMMEDIATE", "begin") == 0);
 	for (k = 0; k < NROWS; k++) {
 		row_of(&row, k, rid, val, col);
@@ -113,21 +83,21 @@ int main(void)
 		memset(val, 'x', 5);
 		/* Full groups are written as the queue fills, no sooner. */
 		if (k == 63)
-			CHECK(one_int(r, "SELECT count(*) FROM fs_log") == 0);
+			CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == 0);
 		if (k == 64)
-			CHECK(one_int(r, "SELECT count(*) FROM fs_log") == 64);
+			CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == 64);
 	}
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log") == 128);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == 128);
 	CHECK(fs_logq__flush(&q, r) == 0);
 	CHECK(q.n == 0);
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log") == NROWS);
-	CHECK(one_int(r, "SELECT min(seq) FROM fs_log") == 1000);
-	CHECK(one_int(r, "SELECT max(seq) FROM fs_log") == 1000 + NROWS - 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == NROWS);
+	CHECK(srv_int(r, "SELECT min(seq) FROM fs_log") == 1000);
+	CHECK(srv_int(r, "SELECT max(seq) FROM fs_log") == 1000 + NROWS - 1);
 	for (k = 0; k < NROWS; k++)
 		bad += !row_matches(r, k);
 	CHECK(bad == 0);
 	CHECK(fs_logq__flush(&q, r) == 0);   /* nothing queued: nothing done */
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log") == NROWS);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == NROWS);
 
 	/* A row that cannot be written (its position is taken) fails the
 	** flush with a message, and the queue is left empty. */
@@ -137,7 +107,7 @@ int main(void)
 	CHECK(strstr(fs_replica_errmsg(r), "writing the change log") != NULL);
 	CHECK(q.n == 0);
 	CHECK(fs_replica__exec(r, "COMMIT", "commit") == 0);
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log") == NROWS);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == NROWS);
 
 	/* Rows dropped with the transaction are gone for good. */
 	CHECK(fs_replica__exec(r, "BEGIN IMMEDIATE", "begin") == 0);
@@ -146,7 +116,7 @@ int main(void)
 	fs_logq__free(&q);
 	CHECK(fs_replica__exec(r, "ROLLBACK", "rollback") == 0);
 	CHECK(fs_logq__flush(&q, r) == 0);
-	CHECK(one_int(r, "SELECT count(*) FROM fs_log") == NROWS);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_log") == NROWS);
 
 	fs_logq__free(&q);
 	fs_replica_close(r);
