@@ -273,14 +273,16 @@ static int bind_member(void *payload, const fs_json_member *m)
 	return bind_json(x->st, x->base + (int)i + 2, m) == SQLITE_OK ? 0 : -1;
 }
 
-/* Unbinds the fields of the record at parameter base of st: a record
-** that lacks one must not inherit the value of the last record bound
-** there (one refused, say). */
-static void unbind_fields(sqlite3_stmt *st, const fs_table *t, int base)
+/* Unbinds the fields of the record at parameter base of st (group: a
+** row of a group insert; else the single-row INSERT, all of it): a
+** record that lacks one must not inherit the value of the last record
+** bound there (one refused, say). */
+static void unbind_fields(sqlite3_stmt *st, const fs_table *t, int base,
+                          int group)
 {
 	size_t i;
 
-	if (base == 0) {
+	if (!group) {
 		sqlite3_clear_bindings(st);
 		return;
 	}
@@ -292,15 +294,21 @@ static void unbind_fields(sqlite3_stmt *st, const fs_table *t, int base)
 ** after base (the id's is base + 1, left alone); as
 ** fs_replica__insert_bind(), but sets no r->ins_bound. */
 static int bind_record(fs_replica *r, const fs_table *t, sqlite3_stmt *st,
-                       int base, const char *rid, const char *json,
-                       int strict, const fs_column *want, char **want_text)
+                       int base, int group, const char *rid,
+                       const char *json, int strict, const fs_column *want,
+                       char **want_text)
 {
 	bind_ctx x;
+	/* A strict reader into a group's slot unbinds only the fields the
+	** record lacks, once it is read (each bind costs). */
+	int late = group && strict && json;
+	size_t i;
 	int rc;
 
 	if (want_text)
 		*want_text = NULL;
-	unbind_fields(st, t, base);
+	if (!late)
+		unbind_fields(st, t, base, group);
 	x.r = r;
 	x.t = t;
 	x.st = st;
@@ -319,9 +327,14 @@ static int bind_record(fs_replica *r, const fs_table *t, sqlite3_stmt *st,
 	/* Only a strict reader tracks the fields seen (a pull of a million
 	** records needs no allocation per record). */
 	x.seen = NULL;
-	if (strict && !(x.seen = calloc(t->ncols ? t->ncols : 1, 1)))
+	if (strict && !(x.seen = calloc(t->ncols ? t->ncols : 1, 1))) {
+		unbind_fields(st, t, base, group);
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
+	}
 	rc = fs_json__object_each(json, strlen(json), bind_member, &x, &r->err);
+	for (i = 0; late && rc == 0 && i < t->ncols; i++)
+		if (!x.seen[i])
+			sqlite3_bind_null(st, base + (int)i + 2);
 	free(x.seen);
 	while (x.nother)
 		free(x.other[--x.nother]);
@@ -333,7 +346,7 @@ static int bind_record(fs_replica *r, const fs_table *t, sqlite3_stmt *st,
 		return x.has_want;
 	}
 	free(x.want_text);
-	unbind_fields(st, t, base);
+	unbind_fields(st, t, base, group);
 	if (x.oom)
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	if (x.why[0])
@@ -358,7 +371,7 @@ int fs_replica__insert_bind(fs_replica *r, const fs_table *t,
 	r->ins_bound = NULL;
 	if ((rc = insert_stmt(&st, r, t)) < 0)
 		return rc;
-	rc = bind_record(r, t, st, 0, rid, json, strict, want, want_text);
+	rc = bind_record(r, t, st, 0, 0, rid, json, strict, want, want_text);
 	if (rc >= 0)
 		r->ins_bound = t;
 	return rc;
@@ -464,6 +477,7 @@ int fs_replica__group_bind(fs_replica *r, const fs_table *t,
                            const fs_column *want, char **want_text)
 {
 	fs_group *g;
+	char *copy;
 	int slot, rc;
 
 	if (want_text)
@@ -474,13 +488,14 @@ int fs_replica__group_bind(fs_replica *r, const fs_table *t,
 	if ((slot = g->next) >= FS_GROUP_ROWS)
 		return fs_err__set(&r->err, FS_ERROR, "%s %s: group insert full",
 		                   t->noun, rid);
-	/* (nothing may point at the JSON freed here) */
-	unbind_fields(g->st, t, slot_base(t, slot));
-	free(g->json[slot]);
-	g->json[slot] = NULL;
-	if (json && !(g->json[slot] = strdup(json)))
+	/* The slot's fields point into its JSON until bind_record() has
+	** bound them all again (no statement runs in between). */
+	copy = NULL;
+	if (json && !(copy = strdup(json)))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
-	rc = bind_record(r, t, g->st, slot_base(t, slot), rid, g->json[slot],
+	free(g->json[slot]);
+	g->json[slot] = copy;
+	rc = bind_record(r, t, g->st, slot_base(t, slot), 1, rid, g->json[slot],
 	                 strict, want, want_text);
 	if (rc >= 0) {
 		g->pending = slot;

@@ -204,6 +204,28 @@ int main(void)
 		CHECK(bad == 0);
 	}
 
+	/* A slot used again takes nothing of its last record: H1 has a
+	** phone, I1 (next batch, the same slot, the second) has none. */
+	fs_buf_clear(&body);
+	customer(&body, ID("a0"), "Hotel Zero", "A");
+	memset(&en, 0, sizeof(en));
+	en.op = 'I';
+	en.tbl = "customer";
+	en.rid = ID("a1");
+	en.val = "{\"name\":\"Hotel\",\"phone\":\"+86 21 1\",\"created_at\":"
+	         "\"2026-11-27T10:00:00Z\"}";
+	en.hlc = clock_now++ << 16;
+	fs_wr__entry(&body, &en);
+	CHECK(push(r, &peer, "b6", 2, &body, &applied, rej) == 0);
+	fs_buf_clear(&body);
+	customer(&body, ID("b0"), "India Zero", "A");
+	customer(&body, ID("b1"), "India", "A");
+	CHECK(push(r, &peer, "b7", 2, &body, &applied, rej) == 0);
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" ID("b1")
+	              "' AND phone IS NULL") == 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" ID("a1")
+	              "' AND phone = '+86 21 1'") == 1);
+
 	fs_buf_free(&body);
 	fs_replica_close(r);
 	unlink(path);
