@@ -612,7 +612,7 @@ static int links_flush(push_ctx *x, const fs_table *t, const char *link)
 }
 
 /* Writes the correction of a field (or of the whole record, col NULL):
-** its current winner, or the tombstone. */
+** its current winner (0), or the record's tombstone (1). */
 static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
                             const char *col)
 {
@@ -652,7 +652,7 @@ static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
 	fs_wr__entry(x->corr, &en);
 	x->ncorr++;
 	free(val);
-	return 0;
+	return tomb.found;
 }
 
 /* Tells the client the winner of a field (or the tombstone) as the batch
@@ -661,14 +661,7 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
                    const char *col)
 {
 	struct owed *o;
-	size_t i;
 
-	for (i = 0; i < x->nowed; i++) {
-		o = &x->owed[i];
-		if (o->t == t && !strcmp(o->rid, rid) &&
-		    (o->col && col ? !strcmp(o->col, col) : o->col == col))
-			return 0;
-	}
 	if (x->nowed == x->aowed) {
 		size_t want = x->aowed ? x->aowed * 2 : 16;
 		if (!(o = realloc(x->owed, want * sizeof(*o))))
@@ -689,16 +682,41 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 	return 0;
 }
 
-/* Writes the corrections owed, in the order they were first owed. */
+/* Order of corrections owed: by record, the whole record's first. */
+static int owed_cmp(const void *a, const void *b)
+{
+	const struct owed *p = a, *q = b;
+	int c;
+
+	if (p->t != q->t)
+		return p->t < q->t ? -1 : 1;
+	if ((c = strcmp(p->rid, q->rid)) != 0)
+		return c;
+	if (!p->col || !q->col)
+		return !q->col - !p->col;
+	return strcmp(p->col, q->col);
+}
+
+/* Writes the corrections owed, each once (sorted: a batch may owe one per
+** entry, and comparing each with all the others grew with the square of
+** the batch); a record found deleted gets one tombstone for all. */
 static int corrections_write(push_ctx *x)
 {
 	size_t i;
 	int rc;
 
-	for (i = 0; i < x->nowed; i++)
-		if ((rc = correction_write(x, x->owed[i].t, x->owed[i].rid,
-		                           x->owed[i].col)) < 0)
+	if (x->nowed > 1)
+		qsort(x->owed, x->nowed, sizeof(*x->owed), owed_cmp);
+	for (i = 0; i < x->nowed; i++) {
+		const struct owed *o = &x->owed[i];
+		if (i > 0 && !owed_cmp(o, o - 1))
+			continue;
+		if ((rc = correction_write(x, o->t, o->rid, o->col)) < 0)
 			return rc;
+		while (rc == 1 && i + 1 < x->nowed && x->owed[i + 1].t == o->t &&
+		       !strcmp(x->owed[i + 1].rid, o->rid))
+			i++;   /* (its tombstone said it all) */
+	}
 	return 0;
 }
 

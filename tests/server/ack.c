@@ -11,7 +11,9 @@
 
 #define R "01900000-0000-7000-8000-0000000000aa"
 
-/* One entry of the batch being built. */
+/* One entry of the batch being built (of record rid, R by default). */
+static const char *rid = R;
+
 static void entry(fs_buf *b, char op, const char *col, const char *val,
                   uint64_t hlc, uint64_t base)
 {
@@ -20,7 +22,7 @@ static void entry(fs_buf *b, char op, const char *col, const char *val,
 	memset(&en, 0, sizeof(en));
 	en.op = op;
 	en.tbl = "customer";
-	en.rid = R;
+	en.rid = rid;
 	en.col = col;
 	en.val = val;
 	en.hlc = hlc << 16;
@@ -111,6 +113,35 @@ int main(void)
 	CHECK_STR(got, "\"b@example.cn\"");
 	CHECK(ncorr == 1);
 	CHECK(field_is(r, "email", "b@example.cn"));
+
+	/* The same field lost twice in a batch: corrected once. */
+	fs_buf_clear(&body);
+	entry(&body, 'U', "website", "\"b.example.cn\"", 30, 1);
+	CHECK(push(r, &b, "b3", 1, &body, "website", got, sizeof(got),
+	           &ncorr) == 0);
+	fs_buf_clear(&body);
+	entry(&body, 'U', "website", "\"a1.example.cn\"", 28, 1);
+	entry(&body, 'U', "website", "\"a2.example.cn\"", 29, 1);
+	CHECK(push(r, &a, "a4", 2, &body, "website", got, sizeof(got),
+	           &ncorr) == 0);
+	CHECK(ncorr == 1);
+	CHECK_STR(got, "\"b.example.cn\"");
+
+	/* Edits of a record deleted meanwhile: one tombstone answers all. */
+	{
+		srv_ack k;
+		fs_buf_clear(&body);
+		entry(&body, 'D', NULL, NULL, 40, 1);
+		CHECK(push(r, &b, "b4", 1, &body, "phone", got, sizeof(got),
+		           &ncorr) == 0);
+		fs_buf_clear(&body);
+		entry(&body, 'U', "phone", "\"A38\"", 38, 1);
+		entry(&body, 'U', "email", "\"a38@example.cn\"", 39, 1);
+		CHECK(srv_push(r, &a, "a5", 2, &body, &k) == 0);
+		CHECK(k.ncorr == 1);
+		CHECK(k.corr[0].op == 'D');
+		srv_ack_free(&k);
+	}
 
 	fs_buf_free(&body);
 	fs_replica_close(r);
