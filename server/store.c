@@ -2435,7 +2435,9 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 			goto fail;
 	}
 	*refused = nrej;
-	if ((rc = log_flush(&x)) < 0 ||
+	/* (head office's changes take the one-by-one path: nothing waits in
+	** a group, but COMMIT comes after the groups run, as everywhere) */
+	if ((rc = records_flush(&x)) < 0 || (rc = log_flush(&x)) < 0 ||
 	    (rc = upstream_save(r, NULL, last)) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "recording head office's "
 	                           "ACK")) < 0)
