@@ -46,12 +46,37 @@ static int prepare_kept(sqlite3_stmt **slot, fs_replica *r, fs_buf *sql,
 	return rc == SQLITE_OK ? 0 : fs_err__sqlite(&r->err, r->db, rc, what);
 }
 
+/* Writes `"t"(id, "c1", ...)<values>1, v2, ...` into sql: value k is
+** <term>k, or coalesce(<term>k, default) for a column with a default,
+** which a NULL or missing field takes (a client one schema version
+** behind). */
+static void insert_columns(fs_buf *sql, const fs_table *t,
+                           const char *values, const char *term)
+{
+	size_t i;
+
+	fs_buf_putc(sql, '"');
+	fs_buf_puts(sql, t->name);
+	fs_buf_puts(sql, "\"(id");
+	for (i = 0; i < t->ncols; i++)
+		fs_buf_printf(sql, ", \"%s\"", t->cols[i].name);
+	fs_buf_printf(sql, ")%s1", values);
+	for (i = 0; i < t->ncols; i++) {
+		const fs_column *c = &t->cols[i];
+		if (c->dflt)
+			fs_buf_printf(sql, ", coalesce(%s%zu, %s)", term, i + 2,
+			              c->dflt);
+		else
+			fs_buf_printf(sql, ", %s%zu", term, i + 2);
+	}
+}
+
 /* The INSERT of a whole record into table t, prepared once per handle:
 ** ?1 the id, ?k+2 column k.  A column with a default takes it for a NULL
 ** or missing field (a client one schema version behind). */
 static int insert_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t)
 {
-	size_t ti = (size_t)(t - r->schema.tables), i;
+	size_t ti = (size_t)(t - r->schema.tables);
 	fs_buf sql = FS_BUF_INIT;
 	int rc;
 
@@ -67,19 +92,8 @@ static int insert_stmt(sqlite3_stmt **out, fs_replica *r, const fs_table *t)
 	}
 	/* INSERT OR REPLACE: a record already here (a replayed creation) takes
 	** the fields given. */
-	fs_buf_puts(&sql, "INSERT OR REPLACE INTO \"");
-	fs_buf_puts(&sql, t->name);
-	fs_buf_puts(&sql, "\"(id");
-	for (i = 0; i < t->ncols; i++)
-		fs_buf_printf(&sql, ", \"%s\"", t->cols[i].name);
-	fs_buf_puts(&sql, ") VALUES (?1");
-	for (i = 0; i < t->ncols; i++) {
-		const fs_column *c = &t->cols[i];
-		if (c->dflt)
-			fs_buf_printf(&sql, ", coalesce(?%zu, %s)", i + 2, c->dflt);
-		else
-			fs_buf_printf(&sql, ", ?%zu", i + 2);
-	}
+	fs_buf_puts(&sql, "INSERT OR REPLACE INTO ");
+	insert_columns(&sql, t, " VALUES (?", "?");
 	fs_buf_putc(&sql, ')');
 	if ((rc = prepare_kept(&r->apply_ins[ti], r, &sql,
 	                       "preparing a record insert")) < 0)
@@ -438,20 +452,8 @@ static fs_group *group_of(fs_replica *r, const fs_table *t)
 	if (g->st)
 		return g;
 	g->pending = -1;
-	fs_buf_puts(&sql, "INSERT INTO \"");
-	fs_buf_puts(&sql, t->name);
-	fs_buf_puts(&sql, "\"(id");
-	for (i = 0; i < t->ncols; i++)
-		fs_buf_printf(&sql, ", \"%s\"", t->cols[i].name);
-	fs_buf_puts(&sql, ") SELECT column1");
-	for (i = 0; i < t->ncols; i++) {
-		const fs_column *c = &t->cols[i];
-		if (c->dflt)
-			fs_buf_printf(&sql, ", coalesce(column%zu, %s)", i + 2,
-			              c->dflt);
-		else
-			fs_buf_printf(&sql, ", column%zu", i + 2);
-	}
+	fs_buf_puts(&sql, "INSERT INTO ");
+	insert_columns(&sql, t, " SELECT column", "column");
 	fs_buf_puts(&sql, " FROM (VALUES ");
 	for (k = 0; k < FS_GROUP_ROWS; k++) {
 		fs_buf_puts(&sql, k ? ",(?" : "(?");
@@ -736,29 +738,6 @@ static int value_read(fs_json_member *m, fs_buf *text, fs_replica *r,
 	return 0;
 }
 
-/* The creation time (ms) of a UUIDv7 id: its first 48 bits.  -1 if id is
-** no UUID. */
-static int64_t uuid_ms(const char *id, size_t len)
-{
-	char text[FS_UUID_LEN + 1];
-	int64_t ms = 0;
-	int i;
-
-	if (len != FS_UUID_LEN)
-		return -1;
-	memcpy(text, id, len);
-	text[len] = '\0';
-	if (!fs_uuid__valid(text))
-		return -1;
-	for (i = 0; i < 13; i++) {
-		char ch = text[i];
-		if (i == 8)
-			continue;
-		ms = ms * 16 + (ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
-	}
-	return ms;
-}
-
 /* Whether the server holds record id of table ref, or held it: its
 ** tombstone (a link to a record deleted meanwhile is a concurrent edit,
 ** not a forgery), or, once compaction purged tombstones, an id older than
@@ -793,7 +772,7 @@ static int held(fs_replica *r, const char *ref, const char *id, size_t len)
 	if (rc != SQLITE_ROW)
 		rc = fs_err__sqlite(&r->err, r->db, rc, "reading a link");
 	else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-		rc = (ms = uuid_ms(id, len)) >= 0 &&
+		rc = (ms = fs_uuid__ms(id, len)) >= 0 &&
 		     ms <= FS_HLC_MS(sqlite3_column_int64(st, 0));
 	else
 		rc = sqlite3_column_int(st, 1);

@@ -78,3 +78,22 @@ int fs_uuid__valid(const char *s)
 	}
 	return 1;
 }
+
+int64_t fs_uuid__ms(const char *s, size_t len)
+{
+	char text[FS_UUID_LEN + 1];
+	int64_t ms = 0;
+	int i;
+
+	if (len != FS_UUID_LEN)
+		return -1;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (!fs_uuid__valid(text))
+		return -1;
+	for (i = 0; i < 13; i++)
+		if (i != 8)
+			ms = ms * 16 + (text[i] <= '9' ? text[i] - '0'
+			                                : text[i] - 'a' + 10);
+	return ms;
+}

@@ -27,5 +27,8 @@ typedef struct fs_rand {
 int fs_uuid__v7(char *out, uint64_t now_ms, fs_rand *rnd);
 /* 1 if s is a UUID in canonical lower-case text form. */
 int fs_uuid__valid(const char *s);
+/* The Unix milliseconds a UUIDv7 was made at (its first 48 bits), from
+** its text s of len bytes (no NUL needed); -1 if that is no UUID. */
+int64_t fs_uuid__ms(const char *s, size_t len);
 
 #endif

@@ -41,18 +41,6 @@ static int well_formed(const char *u)
 	return 1;
 }
 
-/* The 48-bit ms encoded in the first 12 hex digits. */
-static uint64_t prefix_ms(const char *u)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < 13; i++)
-		if (i != 8)
-			v = v << 4 | (uint64_t)hexval(u[i]);
-	return v;
-}
-
 static fs_rand RND;   /* zero-initialised, as the header asks */
 
 static void test_format(void)
@@ -70,7 +58,7 @@ static void test_format(void)
 	/* 1700000000000 ms = 0x018bcfe56800 (2023-11-14T22:13:20Z). */
 	CHECK(fs_uuid__v7(u, 1700000000000ull, &RND) == 0);
 	CHECK(strncmp(u, "018bcfe5-6800-7", 15) == 0);
-	CHECK(prefix_ms(u) == 1700000000000ull);
+	CHECK((uint64_t)fs_uuid__ms(u, strlen(u)) == 1700000000000ull);
 
 	/* ms 0 and the largest 48-bit ms. */
 	CHECK(fs_uuid__v7(u, 0, &RND) == 0);
@@ -83,7 +71,7 @@ static void test_format(void)
 	/* Without a pool: randomness straight from the system. */
 	for (i = 0; i < 200; i++) {
 		if (fs_uuid__v7(u, 1700000000000ull + (uint64_t)i, NULL) != 0 ||
-		    !well_formed(u) || prefix_ms(u) != 1700000000000ull + (uint64_t)i)
+		    !well_formed(u) || (uint64_t)fs_uuid__ms(u, strlen(u)) != 1700000000000ull + (uint64_t)i)
 			ok = 0;
 	}
 	CHECK(ok);
@@ -146,7 +134,7 @@ static void test_order(void)
 		ms += (i % 100 == 0) ? 0x10000 : 1;
 		if (fs_uuid__v7(b, ms, &RND) != 0)
 			ok = 0;
-		if (strcmp(a, b) >= 0 || prefix_ms(b) != ms)
+		if (strcmp(a, b) >= 0 || (uint64_t)fs_uuid__ms(b, strlen(b)) != ms)
 			ok = 0;
 		memcpy(a, b, sizeof(a));
 	}
@@ -174,11 +162,25 @@ static void test_valid(void)
 	CHECK(!fs_uuid__valid(NULL));
 }
 
+static void test_ms(void)
+{
+	const char *u = "018bcfe5-6800-7def-8123-456789abcdef";
+
+	CHECK(fs_uuid__ms(u, strlen(u)) == 1700000000000ll);
+	/* Its text within a longer string: len says where it ends. */
+	CHECK(fs_uuid__ms("00000000-0001-7000-8000-000000000000, more", 36)
+	      == 1);
+	CHECK(fs_uuid__ms(u, 35) == -1);
+	CHECK(fs_uuid__ms("018BCFE5-6800-7DEF-8123-456789ABCDEF", 36) == -1);
+	CHECK(fs_uuid__ms("hello", 5) == -1);
+}
+
 int main(void)
 {
 	test_format();
 	test_unique();
 	test_order();
 	test_valid();
+	test_ms();
 	return CHECK_EXIT();
 }
