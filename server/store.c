@@ -94,13 +94,9 @@ typedef struct push_ctx {
 	int lone_tombs;
 	int64_t next_seq;    /* the next fs_log seq of this transaction */
 	/* Log rows not yet written (log_add): every read of fs_log in the
-	** transaction, and its COMMIT, flushes them first (log_flush). */
+	** transaction flushes them first (log_flush), and every COMMIT comes
+	** after deferred_write. */
 	fs_logq lq;
-	/* New records' INSERTs wait in group inserts (apply.c), for a device
-	** or a relay (not head office's changes at a regional server, which
-	** take the one-by-one path): every entry that may read a record
-	** table runs them first (records_flush). */
-	int defer;
 	int force;           /* upstream: head office's value, whatever its
 	                     ** version (it refused ours) */
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -555,6 +551,23 @@ static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
 	return 0;
 }
 
+/* Removes the creation clock of record (tbl, rid) that clock_create
+** wrote for a creation that did not go through. */
+static int clock_take_back(fs_replica *r, const char *tbl, const char *rid)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "taking a clock back");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 /* A creation that waited in a group insert and that the database
 ** refused (a constraint: r->err says which): refused as it would have
 ** been at once, and undone -- its log entry and creation clock. */
@@ -576,16 +589,7 @@ static int creation_refused(void *ctx, const fs_table *t, const char *rid,
 	sqlite3_bind_int64(st, 1, seq);
 	rc = fs_replica__step_done(r, st, "taking a log entry back");
 	fs_replica__finish(r, st);
-	if (rc < 0)
-		return rc;
-	if (fs_replica__prepare(&st, r,
-	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(r, st, "taking a clock back");
-	fs_replica__finish(r, st);
-	return rc;
+	return rc < 0 ? rc : clock_take_back(r, t->name, rid);
 }
 
 /* Inserts the new records waiting in group inserts: before anything
@@ -593,6 +597,15 @@ static int creation_refused(void *ctx, const fs_table *t, const char *rid,
 static int records_flush(push_ctx *x)
 {
 	return fs_replica__group_run(x->r, creation_refused, x);
+}
+
+/* Writes all the merge deferred -- new records waiting in group inserts,
+** then queued log rows: before every COMMIT. */
+static int deferred_write(push_ctx *x)
+{
+	int rc = records_flush(x);
+
+	return rc < 0 ? rc : log_flush(x);
 }
 
 /* A creation bound into a group insert links to records that may be
@@ -1038,8 +1051,11 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		/* Read whole, once, and bound for merge_insert's INSERT: a field
 		** given twice (refused) would let the scope check and the rules
 		** read one value and the INSERT another.  A new record's INSERT
-		** waits in a group insert. */
-		if (fresh && x->defer) {
+		** waits in a group insert (apply.c), for a device or a relay;
+		** head office's changes at a regional server take the one-by-one
+		** path.  Every entry that may read a record table runs the
+		** groups first (records_flush). */
+		if (fresh && !x->p->upstream) {
 			if (!fs_replica__group_room(r, t) &&
 			    (rc = records_flush(x)) < 0)
 				return rc;
@@ -1059,7 +1075,7 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 			fs_err__clear(&r->err);
 		} else if (has_link < 0) {
 			return has_link;
-		} else if (fresh && x->defer &&
+		} else if (fresh && !x->p->upstream &&
 		           (rc = links_flush(x, t, link)) < 0) {
 			free(link);
 			return rc;
@@ -1497,7 +1513,7 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	const char *dev = x->dev;
 	clockv tomb;
 	int64_t seq;
-	int rc;
+	int rc, grouped;
 
 	if (!fs_uuid__valid(en->rid))
 		return reject(x, idx, "%s id '%s' is not a UUID", t->noun, en->rid);
@@ -1530,25 +1546,19 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		    (rc = rejected(x, idx, fs_replica__links_check(r, t,
 		                                                   en->rid))) != 0)
 			return rc < 0 ? rc : evict(x, t, en->rid);
-		if (fs_replica__group_pending(r, t)) {
-			/* Inserted with its group (records_flush), or, refused
-			** there, taken back (creation_refused). */
-			if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL,
-			                  en->val, (int64_t)en->hlc, dev, x->author,
-			                  x->dept)) < 0 ||
-			    (rc = fs_replica__group_add(r, t, en->rid, idx, seq)) < 0)
-				return rc;
-		} else {
-			if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
-				if (rc == FS_EINVALID || rc == FS_ECORRUPT)
-					return reject(x, idx, "%s", r->err.msg);
-				return rc;
-			}
-			if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL,
-			                  en->val, (int64_t)en->hlc, dev, x->author,
-			                  x->dept)) < 0)
-				return rc;
+		/* Inserted now, or with its group (records_flush); refused
+		** there, it is taken back (creation_refused). */
+		grouped = fs_replica__group_pending(r, t);
+		if (!grouped && (rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
+			if (rc == FS_EINVALID || rc == FS_ECORRUPT)
+				return reject(x, idx, "%s", r->err.msg);
+			return rc;
 		}
+		if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
+		                  (int64_t)en->hlc, dev, x->author, x->dept)) < 0 ||
+		    (grouped &&
+		     (rc = fs_replica__group_add(r, t, en->rid, idx, seq)) < 0))
+			return rc;
 		x->applied++;
 		if ((!x->clock_made || seq != x->clock_seq) &&
 		    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, dev,
@@ -2042,7 +2052,6 @@ static int merge_one(push_ctx *x, uint64_t idx, const fs_entry *en)
 ** stays only if the creation went through. */
 static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 {
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	x->clock_made = x->created = 0;
@@ -2054,14 +2063,7 @@ static int merge_entry(push_ctx *x, uint64_t idx, const fs_entry *en)
 	rc = merge_one(x, idx, en);
 	if (rc < 0 || !x->clock_made || x->created)
 		return rc;
-	if (fs_replica__prepare(&st, x->r,
-	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
-		return x->r->err.code;
-	sqlite3_bind_text(st, 1, en->tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(x->r, st, "taking a clock back");
-	fs_replica__finish(x->r, st);
-	return rc;
+	return clock_take_back(x->r, en->tbl, en->rid);
 }
 
 /* Starts a merge context for peer p (corr, rej, evict: the ACK's parts). */
@@ -2081,7 +2083,6 @@ static int ctx_init(push_ctx *x, fs_replica *r, const fs_peer *p,
 	x->author = p->user;
 	x->via = p->relay ? p->device : p->upstream ? "^" : NULL;
 	x->up = -1;
-	x->defer = !p->upstream;
 	fs_replica__now(x->now);
 	/* A regional server notes, with every change, the head-office log
 	** position it had pulled: head office's base for it (for head
@@ -2212,7 +2213,7 @@ int fs_store__push(fs_replica *r, const fs_peer *p, const char *batch_id,
 	                               "recording the clock")) < 0)
 		goto fail;
 	/* Acknowledge only what is durable: the ACK is built after COMMIT. */
-	if ((rc = log_flush(&x)) < 0 ||
+	if ((rc = deferred_write(&x)) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "committing a batch")) < 0)
 		goto fail;
 	fs_buf_clear(ack);
@@ -2298,7 +2299,7 @@ int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
 		return rc;
 	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0 ||
 	    (rc = merge_all(&x, rd, count)) < 0 ||
-	    (rc = log_flush(&x)) < 0 ||
+	    (rc = deferred_write(&x)) < 0 ||
 	    (rc = upstream_save(r, pos, 0)) < 0 ||
 	    (rc = fs_replica__meta_hlc(r, (int64_t)x.max_hlc,
 	                               "recording the clock")) < 0 ||
@@ -2435,9 +2436,7 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 			goto fail;
 	}
 	*refused = nrej;
-	/* (head office's changes take the one-by-one path: nothing waits in
-	** a group, but COMMIT comes after the groups run, as everywhere) */
-	if ((rc = records_flush(&x)) < 0 || (rc = log_flush(&x)) < 0 ||
+	if ((rc = deferred_write(&x)) < 0 ||
 	    (rc = upstream_save(r, NULL, last)) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "recording head office's "
 	                           "ACK")) < 0)
