@@ -48,6 +48,13 @@ typedef struct clockv {
 	int64_t seq;
 } clockv;
 
+/* A change head office refused: which, why, and where it was. */
+typedef struct refusal {
+	fs_entry en;         /* as sent */
+	char reason[480];
+	char *dept;
+} refusal;
+
 typedef struct push_ctx {
 	fs_replica *r;
 	const fs_peer *p;
@@ -97,8 +104,12 @@ typedef struct push_ctx {
 	** transaction flushes them first (log_flush), and every COMMIT comes
 	** after deferred_write. */
 	fs_logq lq;
-	int force;           /* upstream: head office's value, whatever its
-	                     ** version (it refused ours) */
+	/* Head office's ACK of a relayed batch (fs_store__relay_acked): the
+	** changes it refused.  Its value of a field replaces the version
+	** refused, whatever their clocks -- but not a newer one a device
+	** wrote here meanwhile (refused_current). */
+	const struct refusal *no;
+	uint64_t nno;
 	/* The entry's origin: the pushing device and its user, or, from a
 	** regional server (relay) or from head office (upstream), the
 	** device and author the entry carries. */
@@ -1326,6 +1337,31 @@ static int unseen(push_ctx *x, int64_t seq, const char *dev, int64_t base)
 	return rc < 0 ? rc : !rc;
 }
 
+/* Whether cur, the version of field col of record (tbl, rid) here, is
+** one head office refused (itself, or the record's creation it came
+** with): its value then replaces it.  A device may have written the
+** field since the batch went up (the wait is outside the write lock);
+** that newer version stays, since head office, which never sends a relay
+** its own changes back, takes it from the next batch and judges it. */
+static int refused_current(const push_ctx *x, const char *tbl,
+                           const char *rid, const char *col,
+                           const clockv *cur)
+{
+	uint64_t k;
+
+	for (k = 0; k < x->nno; k++) {
+		const fs_entry *en = &x->no[k].en;
+
+		if ((en->op == 'U' || en->op == 'I') && !strcmp(en->tbl, tbl) &&
+		    !strcmp(en->rid, rid) &&
+		    (en->op == 'I' || (en->col && !strcmp(en->col, col))) &&
+		    (int64_t)en->hlc == cur->hlc &&
+		    !strcmp(en->device ? en->device : "", cur->device))
+			return 1;
+	}
+	return 0;
+}
+
 /* One field version arriving: the heart of the merge. */
 static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
                        const char *rid, const fs_column *c, const char *val,
@@ -1381,7 +1417,10 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 		return 0;   /* the same change again */
 	if ((concurrent = unseen(x, cur.seq, cur.device, base)) < 0)
 		return concurrent;
-	if (x->force && cmp < 0) {
+	if (x->nno && cmp < 0) {
+		/* Head office's value, in its ACK of our refused change. */
+		if (!refused_current(x, t->name, rid, c->name, &cur))
+			return 0;   /* newer here: it goes up next, and is judged */
 		cmp = 1;
 		concurrent = 0;
 	}
@@ -2340,12 +2379,6 @@ static int sent_entry(fs_entry *en, sent_rd *s, uint64_t idx, fs_err *e)
 	return 0;
 }
 
-/* A change head office refused: which, why, and where it was. */
-typedef struct refusal {
-	fs_entry en;         /* as sent */
-	char reason[480];
-	char *dept;
-} refusal;
 
 int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
                           const fs_buf *sent, uint64_t nsent, int64_t last,
@@ -2353,7 +2386,7 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 {
 	fs_buf corr = FS_BUF_INIT, rej = FS_BUF_INIT, ev = FS_BUF_INIT;
 	refusal *no = NULL;
-	uint64_t nrej = 0, ncorr = 0, i, k;
+	uint64_t nrej = 0, ncorr = 0, i;
 	sent_rd srd = { sent, { 0 }, 0 };
 	push_ctx x;
 	int rc;
@@ -2403,19 +2436,18 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	** hangs off it), whatever their versions for refused changes... */
 	if ((rc = fs_rd__uv(rd, &ncorr, &r->err)) < 0)
 		goto fail;
+	x.no = no;
+	x.nno = nrej;
 	for (i = 0; i < ncorr; i++) {
 		fs_entry en;
 
 		if ((rc = fs_rd__entry(rd, &en, &r->err)) < 0)
 			goto fail;
-		x.force = 0;
-		for (k = 0; k < nrej && !x.force; k++)
-			x.force = !strcmp(no[k].en.tbl, en.tbl) &&
-			          !strcmp(no[k].en.rid, en.rid);
 		if ((rc = merge_entry(&x, i, &en)) < 0)
 			goto fail;
 	}
-	x.force = 0;
+	x.no = NULL;
+	x.nno = 0;
 	if ((rc = fs_rd__end(rd, &r->err)) < 0)
 		goto fail;
 	/* ...then each refused change, kept here as a conflict for review

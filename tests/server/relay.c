@@ -1,0 +1,183 @@
+/*
+** relay.c -- head office's ACK of a regional server's relayed batch
+** (server/store.c, fs_store__relay_acked).  Head office's value of a field
+** it refused replaces the value the regional server sent, whatever its
+** version; but not a newer value a device wrote at the regional server
+** while the batch was on its way (the wait is outside the write lock):
+** that write goes up next and wins at head office, which never sends a
+** relay its own changes back, so the regional server would keep head
+** office's older value for good.
+*/
+#include "../sync/check.h"
+#include "srv.h"
+
+#define Y "01900000-0000-7000-8000-0000000000b2"
+
+static void entry(fs_buf *b, const char *rid, char op, const char *col,
+                  const char *val, uint64_t hlc, const char *dev,
+                  uint64_t base)
+{
+	fs_entry en;
+
+	memset(&en, 0, sizeof(en));
+	en.op = op;
+	en.tbl = "customer";
+	en.rid = rid;
+	en.col = col;
+	en.val = val;
+	en.hlc = hlc << 16;
+	en.device = dev;
+	en.seq = base;
+	fs_wr__entry(b, &en);
+}
+
+/* A device of the regional server, having seen all of its log, pushes
+** one entry. */
+static void push1(fs_replica *r, const fs_peer *p, const char *id,
+                  const char *rid, char op, const char *col, const char *val,
+                  uint64_t hlc)
+{
+	fs_buf body = FS_BUF_INIT;
+	srv_ack a;
+
+	entry(&body, rid, op, col, val, hlc, NULL,
+	      (uint64_t)srv_int(r, "SELECT coalesce(max(seq), 0) FROM fs_log"));
+	CHECK(srv_push(r, p, id, 1, &body, &a) == 0);
+	CHECK(a.nrej == 0);
+	srv_ack_free(&a);
+	fs_buf_free(&body);
+}
+
+static void city_is(fs_replica *r, const char *rid, const char *want)
+{
+	char sql[200];
+	sqlite3_stmt *st = NULL;
+	const char *got = NULL;
+
+	snprintf(sql, sizeof(sql), "SELECT city FROM customer WHERE id = '%s'",
+	         rid);
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		got = (const char *)sqlite3_column_text(st, 0);
+	CHECK_STR(got ? got : "(none)", want);
+	sqlite3_finalize(st);
+}
+
+/* Relays everything not yet relayed, and answers it as head office
+** would: the edit of record rid (if any) is refused, and corrected with
+** city ho_city at clock ho_hlc. */
+static void relay(fs_replica *r, int64_t *pushed, const char *rid,
+                  const char *ho_city, uint64_t ho_hlc)
+{
+	fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
+	uint64_t n = 0, refused = 0, i, idx = UINT64_MAX;
+	int64_t last = 0;
+	fs_peer up;
+	fs_entry en;
+	fs_rd rd;
+
+	CHECK(fs_store__relay_batch(r, *pushed, 100, &sent, &n, &last) == 0);
+	fs_rd__init(&rd, &sent);
+	for (i = 0; i < n; i++) {
+		CHECK(fs_rd__entry(&rd, &en, &r->err) == 0);
+		if (rid && en.op == 'U' && !strcmp(en.rid, rid))
+			idx = i;
+	}
+	if (!rid) {
+		fs_wr__uv(&ack, 0);
+		fs_wr__uv(&ack, 0);
+	} else {
+		CHECK(idx != UINT64_MAX);
+		fs_wr__uv(&ack, 1);
+		fs_wr__uv(&ack, idx);
+		fs_wr__str(&ack, "city: not yours to change");
+		fs_wr__uv(&ack, 1);
+		entry(&ack, rid, 'U', "city", ho_city, ho_hlc, "ho-device", 0);
+	}
+	fs_rd__init(&rd, &ack);
+	fs_store__upstream_peer(&up, fs_replica_schema_version(r));
+	CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,
+	                            &refused) == 0);
+	CHECK(refused == (rid ? 1 : 0));
+	*pushed = last;
+	fs_buf_free(&sent);
+	fs_buf_free(&ack);
+}
+
+int main(void)
+{
+	char path[300];
+	fs_replica *r = srv_open(path, sizeof(path), "relay");
+	fs_peer a, b;
+	int64_t pushed = 0;
+
+	/* A regional server: it has head office upstream. */
+	CHECK(fs_replica__exec(r, "INSERT INTO fs_upstream(id, server, device, "
+	                       "mode, bootstrapped) VALUES (1, '127.0.0.1:1', "
+	                       "'rn-device', 'continuous', 1)", "upstream") == 0);
+	srv_peer(r, &a, "dev-a");
+	srv_peer(r, &b, "dev-b");
+	push1(r, &a, "a2", Y, 'I', NULL, "{\"name\":\"Ypsilon\",\"region\":"
+	      "\"east\",\"city\":\"c0\",\"created_at\":\"2026-11-27T10:00:00Z\"}",
+	      1);
+	relay(r, &pushed, NULL, NULL, 0);   /* the creation went up */
+
+	/* A's edit of Y goes up and is refused: head office's value (older)
+	** replaces it. */
+	push1(r, &a, "a3", Y, 'U', "city", "\"A-city\"", 5);
+	relay(r, &pushed, Y, "\"HO-city\"", 3);
+	city_is(r, Y, "HO-city");
+
+	/* A's edit of Y goes up; while it is on its way, B sets the city
+	** again at the regional server (clock 9).  Head office refuses A's
+	** edit and corrects it with its value (clock 3): B's newer value
+	** stays, and goes up next. */
+	push1(r, &a, "a4", Y, 'U', "city", "\"A-again\"", 7);
+	{
+		fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
+		uint64_t n = 0, refused = 0;
+		int64_t last = 0;
+		fs_peer up;
+		fs_rd rd;
+
+		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
+		CHECK(n == 1);
+		push1(r, &b, "b1", Y, 'U', "city", "\"B-city\"", 9);
+		fs_wr__uv(&ack, 1);
+		fs_wr__uv(&ack, 0);
+		fs_wr__str(&ack, "city: not yours to change");
+		fs_wr__uv(&ack, 1);
+		entry(&ack, Y, 'U', "city", "\"HO-city\"", 3, "ho-device", 0);
+		fs_rd__init(&rd, &ack);
+		fs_store__upstream_peer(&up, fs_replica_schema_version(r));
+		CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,
+		                            &refused) == 0);
+		CHECK(refused == 1);
+		pushed = last;
+		fs_buf_free(&sent);
+		fs_buf_free(&ack);
+	}
+	city_is(r, Y, "B-city");
+	/* B's edit is still to go up. */
+	{
+		fs_buf sent = FS_BUF_INIT;
+		uint64_t n = 0;
+		int64_t last = 0;
+		fs_entry en;
+		fs_rd rd;
+
+		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
+		CHECK(n == 1);
+		fs_rd__init(&rd, &sent);
+		CHECK(fs_rd__entry(&rd, &en, &r->err) == 0);
+		CHECK_STR(en.val, "\"B-city\"");
+		fs_buf_free(&sent);
+	}
+	/* Both refusals are kept for review. */
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" Y
+	              "' AND reason LIKE 'refused upstream:%'") == 2);
+
+	fs_replica_close(r);
+	unlink(path);
+	return CHECK_EXIT();
+}
