@@ -3,10 +3,12 @@
 ** resolving a conflict.
 **
 ** A conflict arrives from the server (it detected it) with both sides'
-** values, authors and clocks.  Resolving writes the kept value as a new
-** local change (a newer HLC, so it wins everywhere once synced) and queues
-** an 'R' change that marks the conflict resolved on the server and, from
-** there, on every replica.
+** values, authors and clocks.  Resolving writes a kept loser or typed
+** value as a new local change (a newer HLC, so it wins everywhere once
+** synced); keeping the winner writes nothing, since the winner won
+** already and the field may hold a newer edit by now.  Either way it
+** queues an 'R' change that marks the conflict resolved on the server
+** and, from there, on every replica.
 */
 #include "replica_int.h"
 
@@ -183,6 +185,17 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 			rc = fs_record__update(r, t, rid, &f, 1);
 			if (rc == 0 && (rc = fs_replica__field_json(&val, r, t, rid,
 			                                            col)) > 0)
+				rc = 0;
+		} else if (side == 1) {
+			/* The winner won already: the field stands as it is, which
+			** may be newer than the winner (an edit made since, perhaps
+			** pending here).  Writing the winner again would undo that
+			** edit everywhere, and a conflict of a change head office
+			** refused does not even hold its value.  The resolution
+			** records the value that stands. */
+			free(val);
+			val = NULL;
+			if ((rc = fs_replica__field_json(&val, r, t, rid, col)) > 0)
 				rc = 0;
 		} else {
 			const fs_column *c = fs_schema__column(t, col);
