@@ -635,8 +635,25 @@ static int links_flush(push_ctx *x, const fs_table *t, const char *link)
 	return 0;
 }
 
+static int evict(push_ctx *x, const fs_table *t, const char *rid);
+
+/* Whether stored record (t, rid) lies outside the pushing peer's scope
+** (0/1, <0 on failure). */
+static int out_of_scope(push_ctx *x, const fs_table *t, const char *rid)
+{
+	char *dept = NULL;
+	int rc;
+
+	if ((rc = fs_policy__record_dept(x->r, t, rid, &dept, NULL)) <= 0)
+		return rc;
+	rc = fs_policy__in_scope(x->r, x->p->all, dept);
+	free(dept);
+	return rc < 0 ? rc : !rc;
+}
+
 /* Writes the correction of a field (or of the whole record, col NULL):
-** its current winner (0), or the record's tombstone (1). */
+** its current winner (0), or the record's tombstone or eviction (1:
+** nothing more to say of the record). */
 static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
                             const char *col)
 {
@@ -657,6 +674,14 @@ static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
 		en.device = tomb.device;
 		en.seq = (uint64_t)tomb.seq;
 	} else {
+		/* Not a value of a record outside the writer's scope (an edit
+		** taken because it was made before its customer moved away):
+		** the writer drops the record instead, as its pull would. */
+		if (!x->p->all && (rc = out_of_scope(x, t, rid)) != 0) {
+			if (rc > 0 && (rc = evict(x, t, rid)) == 0)
+				rc = 1;
+			return rc;
+		}
 		if ((rc = clock_get(&c, r, t->name, rid, col ? col : "")) < 0)
 			return rc;
 		if (!c.found && col &&
