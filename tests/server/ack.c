@@ -17,17 +17,7 @@ static const char *rid = R;
 static void entry(fs_buf *b, char op, const char *col, const char *val,
                   uint64_t hlc, uint64_t base)
 {
-	fs_entry en;
-
-	memset(&en, 0, sizeof(en));
-	en.op = op;
-	en.tbl = "customer";
-	en.rid = rid;
-	en.col = col;
-	en.val = val;
-	en.hlc = hlc << 16;
-	en.seq = base;
-	fs_wr__entry(b, &en);
+	srv_entry(b, rid, op, col, val, hlc, base, NULL);
 }
 
 /* Pushes count entries of body for peer p: *ncorr, and the value the

@@ -13,24 +13,6 @@
 
 #define Y "01900000-0000-7000-8000-0000000000b2"
 
-static void entry(fs_buf *b, const char *rid, char op, const char *col,
-                  const char *val, uint64_t hlc, const char *dev,
-                  uint64_t base)
-{
-	fs_entry en;
-
-	memset(&en, 0, sizeof(en));
-	en.op = op;
-	en.tbl = "customer";
-	en.rid = rid;
-	en.col = col;
-	en.val = val;
-	en.hlc = hlc << 16;
-	en.device = dev;
-	en.seq = base;
-	fs_wr__entry(b, &en);
-}
-
 /* A device of the regional server, having seen all of its log, pushes
 ** one entry. */
 static void push1(fs_replica *r, const fs_peer *p, const char *id,
@@ -40,8 +22,9 @@ static void push1(fs_replica *r, const fs_peer *p, const char *id,
 	fs_buf body = FS_BUF_INIT;
 	srv_ack a;
 
-	entry(&body, rid, op, col, val, hlc, NULL,
-	      (uint64_t)srv_int(r, "SELECT coalesce(max(seq), 0) FROM fs_log"));
+	srv_entry(&body, rid, op, col, val, hlc,
+	          (uint64_t)srv_int(r, "SELECT coalesce(max(seq), 0) FROM fs_log"),
+	          NULL);
 	CHECK(srv_push(r, p, id, 1, &body, &a) == 0);
 	CHECK(a.nrej == 0);
 	srv_ack_free(&a);
@@ -92,7 +75,7 @@ static void relay(fs_replica *r, int64_t *pushed, const char *rid,
 		fs_wr__uv(&ack, idx);
 		fs_wr__str(&ack, "city: not yours to change");
 		fs_wr__uv(&ack, 1);
-		entry(&ack, rid, 'U', "city", ho_city, ho_hlc, "ho-device", 0);
+		srv_entry(&ack, rid, 'U', "city", ho_city, ho_hlc, 0, "ho-device");
 	}
 	fs_rd__init(&rd, &ack);
 	fs_store__upstream_peer(&up, fs_replica_schema_version(r));
@@ -147,7 +130,7 @@ int main(void)
 		fs_wr__uv(&ack, 0);
 		fs_wr__str(&ack, "city: not yours to change");
 		fs_wr__uv(&ack, 1);
-		entry(&ack, Y, 'U', "city", "\"HO-city\"", 3, "ho-device", 0);
+		srv_entry(&ack, Y, 'U', "city", "\"HO-city\"", 3, 0, "ho-device");
 		fs_rd__init(&rd, &ack);
 		fs_store__upstream_peer(&up, fs_replica_schema_version(r));
 		CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,

@@ -11,22 +11,6 @@
 
 #define C "01900000-0000-7000-8000-0000000000c1"
 
-static void entry(fs_buf *b, char op, const char *col, const char *val,
-                  uint64_t hlc, uint64_t base)
-{
-	fs_entry en;
-
-	memset(&en, 0, sizeof(en));
-	en.op = op;
-	en.tbl = "customer";
-	en.rid = C;
-	en.col = col;
-	en.val = val;
-	en.hlc = hlc << 16;
-	en.seq = base;
-	fs_wr__entry(b, &en);
-}
-
 /* Pushes one entry as peer p (its user's scope loaded first). */
 static void push1(fs_replica *r, fs_peer *p, const char *id, char op,
                   const char *col, const char *val, uint64_t hlc,
@@ -35,7 +19,7 @@ static void push1(fs_replica *r, fs_peer *p, const char *id, char op,
 	fs_buf body = FS_BUF_INIT;
 
 	CHECK(fs_policy__load_scope(r, p->user, &p->all) == 0);
-	entry(&body, op, col, val, hlc, base);
+	srv_entry(&body, C, op, col, val, hlc, base, NULL);
 	CHECK(srv_push(r, p, id, 1, &body, a) == 0);
 	fs_buf_free(&body);
 }

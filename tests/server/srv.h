@@ -1,7 +1,8 @@
 /*
 ** srv.h -- what the server's C tests share: a fresh central database,
-** an office user of the whole company, one-number queries, and a push
-** through fs_store__push() with its ACK read back (docs/protocol.md).
+** an office user of the whole company, one-number queries, entries of a
+** batch, and a push through fs_store__push() with its ACK read back
+** (docs/protocol.md).
 ** (static inline: a test uses what it needs.)
 */
 #ifndef FS_TEST_SRV_H
@@ -73,6 +74,27 @@ static inline void srv_peer(fs_replica *r, fs_peer *p, const char *device)
 		fprintf(stderr, "%s\n", fs_replica_errmsg(r));
 		exit(1);
 	}
+}
+
+/* Appends to b an entry of customer rid: clock hlc (milliseconds; the
+** counter 0), made on top of log position base, by device dev (NULL:
+** the pushing device). */
+static inline void srv_entry(fs_buf *b, const char *rid, char op,
+                             const char *col, const char *val, uint64_t hlc,
+                             uint64_t base, const char *dev)
+{
+	fs_entry en;
+
+	memset(&en, 0, sizeof(en));
+	en.op = op;
+	en.tbl = "customer";
+	en.rid = rid;
+	en.col = col;
+	en.val = val;
+	en.hlc = hlc << 16;
+	en.seq = base;
+	en.device = dev;
+	fs_wr__entry(b, &en);
 }
 
 /* A push's ACK, read back: rejected indexes (the first 8, then -1) and
