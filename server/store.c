@@ -107,7 +107,7 @@ typedef struct push_ctx {
 	/* Head office's ACK of a relayed batch (fs_store__relay_acked): the
 	** changes it refused.  Its value of a field replaces the version
 	** refused, whatever their clocks -- but not a newer one a device
-	** wrote here meanwhile (refused_current). */
+	** wrote here meanwhile (refusal_of). */
 	const struct refusal *no;
 	uint64_t nno;
 	/* The entry's origin: the pushing device and its user, or, from a
@@ -1362,29 +1362,33 @@ static int unseen(push_ctx *x, int64_t seq, const char *dev, int64_t base)
 	return rc < 0 ? rc : !rc;
 }
 
-/* Whether cur, the version of field col of record (tbl, rid) here, is
-** one head office refused (itself, or the record's creation it came
-** with): its value then replaces it.  A device may have written the
-** field since the batch went up (the wait is outside the write lock);
-** that newer version stays, since head office, which never sends a relay
-** its own changes back, takes it from the next batch and judges it. */
-static int refused_current(const push_ctx *x, const char *tbl,
-                           const char *rid, const char *col,
-                           const clockv *cur)
+/* Whether head office refused a version of field col of record (tbl,
+** rid) -- an edit of it, or the record's creation: 0 no (its correction
+** merges by version), 1 yes and cur, the version here, is one it refused
+** (its value replaces it, whatever the clocks), 2 yes but cur is newer:
+** a device wrote the field since the batch went up (the wait is outside
+** the write lock).  That version stays: head office, which never sends a
+** relay its own changes back, takes it from the next batch and judges
+** it. */
+static int refusal_of(const push_ctx *x, const char *tbl, const char *rid,
+                      const char *col, const clockv *cur)
 {
 	uint64_t k;
+	int found = 0;
 
 	for (k = 0; k < x->nno; k++) {
 		const fs_entry *en = &x->no[k].en;
 
-		if ((en->op == 'U' || en->op == 'I') && !strcmp(en->tbl, tbl) &&
-		    !strcmp(en->rid, rid) &&
-		    (en->op == 'I' || (en->col && !strcmp(en->col, col))) &&
-		    (int64_t)en->hlc == cur->hlc &&
+		if ((en->op != 'U' && en->op != 'I') || strcmp(en->tbl, tbl) ||
+		    strcmp(en->rid, rid) ||
+		    (en->op == 'U' && (!en->col || strcmp(en->col, col))))
+			continue;
+		if ((int64_t)en->hlc == cur->hlc &&
 		    !strcmp(en->device ? en->device : "", cur->device))
 			return 1;
+		found = 2;
 	}
-	return 0;
+	return found;
 }
 
 /* One field version arriving: the heart of the merge. */
@@ -1442,9 +1446,10 @@ static int merge_field(push_ctx *x, uint64_t idx, const fs_table *t,
 		return 0;   /* the same change again */
 	if ((concurrent = unseen(x, cur.seq, cur.device, base)) < 0)
 		return concurrent;
-	if (x->nno && cmp < 0) {
+	if (x->nno && cmp < 0 &&
+	    (rc = refusal_of(x, t->name, rid, c->name, &cur)) != 0) {
 		/* Head office's value, in its ACK of our refused change. */
-		if (!refused_current(x, t->name, rid, c->name, &cur))
+		if (rc == 2)
 			return 0;   /* newer here: it goes up next, and is judged */
 		cmp = 1;
 		concurrent = 0;
@@ -2458,7 +2463,8 @@ int fs_store__relay_acked(fs_replica *r, const fs_peer *p, fs_rd *rd,
 			goto fail;
 	}
 	/* Head office's values first (a refused creation goes, with what
-	** hangs off it), whatever their versions for refused changes... */
+	** hangs off it): for a refused version still current here, whatever
+	** their clocks (refusal_of), else by version... */
 	if ((rc = fs_rd__uv(rd, &ncorr, &r->err)) < 0)
 		goto fail;
 	x.no = no;

@@ -12,6 +12,7 @@
 #include "srv.h"
 
 #define Y "01900000-0000-7000-8000-0000000000b2"
+#define Z "01900000-0000-7000-8000-0000000000b3"
 
 /* A device of the regional server, having seen all of its log, pushes
 ** one entry. */
@@ -103,7 +104,10 @@ int main(void)
 	push1(r, &a, "a2", Y, 'I', NULL, "{\"name\":\"Ypsilon\",\"region\":"
 	      "\"east\",\"city\":\"c0\",\"created_at\":\"2026-11-27T10:00:00Z\"}",
 	      1);
-	relay(r, &pushed, NULL, NULL, 0);   /* the creation went up */
+	push1(r, &a, "a2z", Z, 'I', NULL, "{\"name\":\"Zeta\",\"region\":"
+	      "\"east\",\"city\":\"c0\",\"created_at\":\"2026-11-27T10:00:00Z\"}",
+	      1);
+	relay(r, &pushed, NULL, NULL, 0);   /* the creations went up */
 
 	/* A's edit of Y goes up and is refused: head office's value (older)
 	** replaces it. */
@@ -111,11 +115,16 @@ int main(void)
 	relay(r, &pushed, Y, "\"HO-city\"", 3);
 	city_is(r, Y, "HO-city");
 
-	/* A's edit of Y goes up; while it is on its way, B sets the city
-	** again at the regional server (clock 9).  Head office refuses A's
-	** edit and corrects it with its value (clock 3): B's newer value
-	** stays, and goes up next. */
+	/* A's edits of Y and Z go up; while they are on their way, B sets
+	** both cities again at the regional server (clocks 9 and 13).  Head
+	** office refuses A's edit of Y and corrects it with its value (clock
+	** 3): B's newer value stays, and goes up next.  It takes A's edit of
+	** Z, which loses there to its own (clock 12): that correction is not
+	** of a refused change, and merges by version as without the refusal
+	** (B's value stays, head office's is kept as the loser of a
+	** conflict). */
 	push1(r, &a, "a4", Y, 'U', "city", "\"A-again\"", 7);
+	push1(r, &a, "a4z", Z, 'U', "city", "\"A-z\"", 8);
 	{
 		fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
 		uint64_t n = 0, refused = 0;
@@ -124,13 +133,15 @@ int main(void)
 		fs_rd rd;
 
 		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
-		CHECK(n == 1);
+		CHECK(n == 2);
 		push1(r, &b, "b1", Y, 'U', "city", "\"B-city\"", 9);
+		push1(r, &b, "b1z", Z, 'U', "city", "\"B-z\"", 13);
 		fs_wr__uv(&ack, 1);
 		fs_wr__uv(&ack, 0);
 		fs_wr__str(&ack, "city: not yours to change");
-		fs_wr__uv(&ack, 1);
+		fs_wr__uv(&ack, 2);
 		srv_entry(&ack, Y, 'U', "city", "\"HO-city\"", 3, 0, "ho-device");
+		srv_entry(&ack, Z, 'U', "city", "\"HO-z\"", 12, 0, "ho-device");
 		fs_rd__init(&rd, &ack);
 		fs_store__upstream_peer(&up, fs_replica_schema_version(r));
 		CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,
@@ -141,7 +152,11 @@ int main(void)
 		fs_buf_free(&ack);
 	}
 	city_is(r, Y, "B-city");
-	/* B's edit is still to go up. */
+	city_is(r, Z, "B-z");
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" Z
+	              "' AND reason = 'concurrent edit' AND loser_value = "
+	              "'\"HO-z\"'") == 1);
+	/* B's edits are still to go up. */
 	{
 		fs_buf sent = FS_BUF_INIT;
 		uint64_t n = 0;
@@ -150,10 +165,12 @@ int main(void)
 		fs_rd rd;
 
 		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
-		CHECK(n == 1);
+		CHECK(n == 2);
 		fs_rd__init(&rd, &sent);
 		CHECK(fs_rd__entry(&rd, &en, &r->err) == 0);
 		CHECK_STR(en.val, "\"B-city\"");
+		CHECK(fs_rd__entry(&rd, &en, &r->err) == 0);
+		CHECK_STR(en.val, "\"B-z\"");
 		fs_buf_free(&sent);
 	}
 	/* Both refusals are kept for review. */
