@@ -6,7 +6,8 @@
 ** values, authors and clocks.  Resolving writes a kept loser or typed
 ** value as a new local change (a newer HLC, so it wins everywhere once
 ** synced); keeping the winner writes nothing, since the winner won
-** already and the field may hold a newer edit by now.  Either way it
+** already and the field may hold another device's newer edit by now
+** (this device's own pending edit gives way to it).  Either way it
 ** queues an 'R' change that marks the conflict resolved on the server
 ** and, from there, on every replica.
 */
@@ -134,7 +135,9 @@ static int kept_value(char **out, fs_replica *r, int64_t id, const char *keep,
 		                   "device: use --keep winner, loser or a value",
 		                   (long long)id);
 	}
-	if (side == 1 || side == 2) {
+	/* A winner of a change head office refused is not recorded (SQL
+	** NULL, unlike a JSON null): *out stays NULL. */
+	if (side == 2 || (side == 1 && wval)) {
 		const char *s = side == 1 ? wval : lval;
 		v = strdup(s ? s : "null");
 		if (!v) {
@@ -147,8 +150,33 @@ static int kept_value(char **out, fs_replica *r, int64_t id, const char *keep,
 		return fs_err__set(&r->err, FS_ENOTFOUND,
 		                   "conflict %lld is about an unknown table",
 		                   (long long)id);
-	*out = v;   /* NULL for a literal: the caller converts it */
+	*out = v;   /* NULL for a literal (the caller converts it), or for
+	            ** a winner not recorded */
 	return side;
+}
+
+/* Whether field col of record (tbl, rid) has an edit pending here (0/1,
+** <0 on failure). */
+static int pending_edit(fs_replica *r, const char *tbl, const char *rid,
+                        const char *col)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r,
+	        "SELECT 1 FROM fs_change WHERE tbl = ?1 AND rid = ?2 AND "
+	        "op = 'U' AND col = ?3 LIMIT 1") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, col, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading pending changes");
+	return 0;
 }
 
 int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
@@ -186,35 +214,49 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 			if (rc == 0 && (rc = fs_replica__field_json(&val, r, t, rid,
 			                                            col)) > 0)
 				rc = 0;
-		} else if (side == 1) {
-			/* The winner won already: the field stands as it is, which
-			** may be newer than the winner (an edit made since, perhaps
-			** pending here).  Writing the winner again would undo that
-			** edit everywhere, and a conflict of a change head office
-			** refused does not even hold its value.  The resolution
-			** records the value that stands. */
-			free(val);
-			val = NULL;
-			if ((rc = fs_replica__field_json(&val, r, t, rid, col)) > 0)
-				rc = 0;
 		} else {
 			const fs_column *c = fs_schema__column(t, col);
 			char sql[256];
+			int write = 1;
+
 			if (!c) {
 				rc = fs_err__set(&r->err, FS_ENOTFOUND, "%s has no field '%s'",
 				                 t->noun, col);
 				goto done;
 			}
-			/* Captured: the kept value becomes a new change with a new
-			** HLC, so it wins everywhere (unless it already is the value). */
-			snprintf(sql, sizeof(sql),
-			         "UPDATE \"%s\" SET \"%s\" = json_extract(?1, '$') "
-			         "WHERE id = ?2", t->name, col);
-			if ((rc = fs_replica__prepare(&st, r, sql)) == 0) {
-				sqlite3_bind_text(st, 1, val, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-				rc = fs_replica__step_done(r, st, "keeping a value");
-				fs_replica__finish(r, st);
+			/* Keeping the winner writes nothing: the winner won already,
+			** and the field may hold an edit made since by another
+			** device, which writing the winner again would undo
+			** everywhere (a conflict of a change head office refused
+			** does not even hold head office's value).  The resolution
+			** records the value that stands.  An edit of the field still
+			** pending here is this device's own, made since: keeping the
+			** winner (its value recorded) overrides it. */
+			if (side == 1) {
+				if ((rc = pending_edit(r, t->name, rid, c->name)) < 0)
+					goto done;
+				write = rc && val;
+				rc = 0;
+			}
+			if (!write) {
+				free(val);
+				val = NULL;
+				if ((rc = fs_replica__field_json(&val, r, t, rid,
+				                                 c->name)) > 0)
+					rc = 0;
+			} else {
+				/* Captured: the kept value becomes a new change with a
+				** new HLC, so it wins everywhere (unless it already is
+				** the value). */
+				snprintf(sql, sizeof(sql),
+				         "UPDATE \"%s\" SET \"%s\" = json_extract(?1, '$') "
+				         "WHERE id = ?2", t->name, c->name);
+				if ((rc = fs_replica__prepare(&st, r, sql)) == 0) {
+					sqlite3_bind_text(st, 1, val, -1, SQLITE_STATIC);
+					sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+					rc = fs_replica__step_done(r, st, "keeping a value");
+					fs_replica__finish(r, st);
+				}
 			}
 		}
 		if (rc < 0)

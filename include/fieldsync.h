@@ -314,8 +314,9 @@ int fs_conflict_list(fs_replica *r, int all, fs_json_cb cb, void *payload);
 /* Resolves a conflict: keep is "mine", "theirs", "winner", "loser", or a
 ** value in text form.  A kept loser or value is written as a new local
 ** change; keeping the winner writes nothing (the field keeps what stands,
-** which may be an edit made since the conflict).  The resolution itself
-** syncs. */
+** which may be another device's edit made since the conflict) unless this
+** replica has an edit of the field pending, which the winner overrides.
+** The resolution itself syncs. */
 int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep);
 /* Changes the server refused, as JSON objects. */
 int fs_rejection_list(fs_replica *r, fs_json_cb cb, void *payload);

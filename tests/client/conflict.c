@@ -2,9 +2,10 @@
 ** conflict.c -- resolving a conflict on a replica (client/conflict.c).
 ** Keeping the loser (or a typed value) writes it as a new change; keeping
 ** the winner writes nothing, since the winner won already: the field may
-** hold a newer value by then (an edit made since the conflict), which
-** writing the recorded winner again would undo on every replica.  Each
-** resolution queues its 'R' change.
+** hold a newer value by then (another device's edit made since the
+** conflict), which writing the recorded winner again would undo on every
+** replica.  Only this device's own edit, still pending, gives way to it.
+** Each resolution queues its 'R' change.
 */
 #define _POSIX_C_SOURCE 200809L
 
@@ -17,6 +18,7 @@
 
 #include "../sync/check.h"
 #include "fieldsync.h"
+#include "replica_int.h"
 
 /* One text value from sql on the file at path ("(none)" if none). */
 static void text_is(const char *path, const char *sql, const char *want)
@@ -70,6 +72,16 @@ static void set(fs_replica *r, const char *id, const char *col,
 	CHECK(fs_record_update(r, "customer", id, &f, 1) == 0);
 }
 
+/* As a pull applies another device's edit: not a pending change. */
+static void pulled(fs_replica *r, const char *id, const char *col,
+                   const char *val)
+{
+	int was = fs_replica__capture(r, 0);
+
+	set(r, id, col, val);
+	fs_replica__capture(r, was);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -83,10 +95,12 @@ int main(void)
 	CHECK(fs_replica_open(&r, path, NULL) == 0);
 	CHECK(fs_record_insert(id, r, "customer", f, 2) == 0);
 	set(r, id, "city", "Lanzhou");
+	CHECK(fs_replica_setting_set(r, "server_device", "dev-l") == 0);
 
-	/* Bob's phone W1 won over Alice's L; Carol set it to W2 since. */
+	/* Bob's phone W1 won over Alice's L (this device, dev-l); Carol set
+	** it to W2 since. */
 	conflict_add(path, 1, id, "phone", "concurrent edit", "\"W1\"", "\"L\"");
-	set(r, id, "phone", "W2");
+	pulled(r, id, "phone", "W2");
 	CHECK(fs_conflict_resolve(r, 1, "winner") == 0);
 	snprintf(sql, sizeof(sql), "SELECT phone FROM customer WHERE id = '%s'",
 	         id);
@@ -95,17 +109,33 @@ int main(void)
 	text_is(path, "SELECT op || ':' || rid FROM fs_change ORDER BY seq DESC "
 	        "LIMIT 1", "R:1");
 	text_is(path, "SELECT count(*) FROM fs_change WHERE op = 'U' AND "
-	        "col = 'phone'", "1");   /* Carol's edit only */
+	        "col = 'phone'", "0");
 	CHECK(fs_conflict_resolve(r, 1, "winner") < 0);   /* resolved */
 
 	/* A change head office refused: the conflict holds no winner value.
-	** Keeping the winner keeps the field as it is, not NULL. */
+	** Keeping the winner keeps the field as it is (even this device's
+	** pending edit of it), not NULL. */
 	conflict_add(path, 2, id, "city", "refused upstream: scope", NULL,
 	             "\"Xining\"");
 	CHECK(fs_conflict_resolve(r, 2, "winner") == 0);
 	snprintf(sql, sizeof(sql), "SELECT city FROM customer WHERE id = '%s'",
 	         id);
 	text_is(path, sql, "Lanzhou");
+
+	/* This device, the loser, edited the email again since (pending):
+	** keeping theirs (the winner) overrides its own edit. */
+	conflict_add(path, 4, id, "email", "concurrent edit",
+	             "\"w@example.cn\"", "\"l@example.cn\"");
+	set(r, id, "email", "again@example.cn");
+	CHECK(fs_conflict_resolve(r, 4, "theirs") == 0);
+	snprintf(sql, sizeof(sql), "SELECT email FROM customer WHERE id = '%s'",
+	         id);
+	text_is(path, sql, "w@example.cn");
+	/* ...and keeping mine is keeping the loser. */
+	conflict_add(path, 5, id, "email", "concurrent edit",
+	             "\"w@example.cn\"", "\"l5@example.cn\"");
+	CHECK(fs_conflict_resolve(r, 5, "mine") == 0);
+	text_is(path, sql, "l5@example.cn");
 
 	/* Keeping the loser writes it, over whatever stands. */
 	conflict_add(path, 3, id, "phone", "concurrent edit", "\"W1\"", "\"L3\"");
@@ -114,7 +144,7 @@ int main(void)
 	         id);
 	text_is(path, sql, "L3");
 	text_is(path, "SELECT resolution FROM fs_conflict WHERE id = 3", "\"L3\"");
-	text_is(path, "SELECT count(*) FROM fs_change WHERE op = 'R'", "3");
+	text_is(path, "SELECT count(*) FROM fs_change WHERE op = 'R'", "5");
 
 	fs_replica_close(r);
 	unlink(path);
