@@ -770,8 +770,10 @@ static int corrections_write(push_ctx *x)
 }
 
 /* Tells the client to drop a record (and what hangs off it) it may not
-** hold: a creation refused, or a record outside its scope.  Clients of schema 3 do
-** not know the 'X' entry; they keep the record. */
+** hold: a creation refused, or a record outside its scope.  Clients of
+** schema 3 do not know the 'X' entry; they keep the record (and, for a
+** losing edit of one outside their scope, their own value: see
+** correction_write). */
 static int evict(push_ctx *x, const fs_table *t, const char *rid)
 {
 	fs_entry en;
