@@ -1577,6 +1577,63 @@ static int merge_versioned(push_ctx *x, uint64_t idx, const fs_table *t,
 	return 0;
 }
 
+/* Whether head office refused the delete that left tombstone tomb of
+** record (tbl, rid) here (0/1). */
+static int refused_delete(const push_ctx *x, const char *tbl,
+                          const char *rid, const clockv *tomb)
+{
+	uint64_t k;
+
+	for (k = 0; k < x->nno; k++) {
+		const fs_entry *en = &x->no[k].en;
+
+		if (en->op == 'D' && !strcmp(en->tbl, tbl) &&
+		    !strcmp(en->rid, rid) && (int64_t)en->hlc == tomb->hlc &&
+		    !strcmp(en->device ? en->device : "", tomb->device))
+			return 1;
+	}
+	return 0;
+}
+
+/* Head office refused the delete of record (t, en->rid) and holds the
+** record, as its correction en says: the record comes back here as it
+** is there (its fields bound by check_scope), logged as a creation for
+** this server's replicas, with head office's creation version.  The
+** tombstone and the field versions from before the delete go.  (Records
+** that hung off it come back only if head office refused their deletes
+** too.) */
+static int undelete(push_ctx *x, uint64_t idx, const fs_table *t,
+                    const fs_entry *en)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	int64_t seq;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, "DELETE FROM fs_clock WHERE tbl = ? AND "
+	                        "rid = ? AND col <> ''") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, "undoing a delete");
+	fs_replica__finish(r, st);
+	if (rc < 0)
+		return rc;
+	if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
+		if (rc == FS_EINVALID || rc == FS_ECORRUPT)
+			return reject(x, idx, "%s", r->err.msg);
+		return rc;
+	}
+	if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
+	                  (int64_t)en->hlc, x->dev, x->author, x->dept)) < 0 ||
+	    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, x->dev,
+	                    seq)) < 0)
+		return rc;
+	x->applied++;
+	x->created = 1;
+	return en->col ? field_clocks_put(x, t, en->rid, en->col, seq) : 0;
+}
+
 static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
                         const fs_entry *en)
 {
@@ -1603,6 +1660,9 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 		return rc < 0 ? rc : evict(x, t, en->rid);
 	}
 	/* check_scope read the clocks (x->c_*) and bound the fields. */
+	if (x->c_tomb.found && x->nno &&
+	    (rc = refused_delete(x, t->name, en->rid, &x->c_tomb)) != 0)
+		return rc < 0 ? rc : undelete(x, idx, t, en);
 	if (x->c_tomb.found) {
 		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
 		                  x->c_tomb.hlc, x->c_tomb.device, en->val,

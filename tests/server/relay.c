@@ -13,6 +13,7 @@
 
 #define Y "01900000-0000-7000-8000-0000000000b2"
 #define Z "01900000-0000-7000-8000-0000000000b3"
+#define W "01900000-0000-7000-8000-0000000000b4"
 
 /* A device of the regional server, having seen all of its log, pushes
 ** one entry. */
@@ -176,6 +177,62 @@ int main(void)
 	/* Both refusals are kept for review. */
 	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" Y
 	              "' AND reason LIKE 'refused upstream:%'") == 2);
+
+	/* A deletes W here; head office refuses the delete (say, the office
+	** confirmed it there meanwhile) and corrects it with the record as it
+	** holds it: W comes back here, with head office's values, logged as a
+	** creation for this server's replicas; A's delete is kept for
+	** review. */
+	push1(r, &a, "a5", W, 'I', NULL, "{\"name\":\"Omega\",\"region\":"
+	      "\"east\",\"city\":\"c0\",\"created_at\":\"2026-11-27T10:00:00Z\"}",
+	      20);
+	relay(r, &pushed, NULL, NULL, 0);
+	push1(r, &a, "a6", W, 'D', NULL, NULL, 22);
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" W "'") == 0);
+	{
+		fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
+		uint64_t n = 0, refused = 0;
+		int64_t last = 0;
+		fs_peer up;
+		fs_rd rd;
+
+		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
+		CHECK(n == 1);
+		fs_wr__uv(&ack, 1);
+		fs_wr__uv(&ack, 0);
+		fs_wr__str(&ack, "customer: not yours to delete");
+		fs_wr__uv(&ack, 1);
+		srv_entry(&ack, W, 'I', NULL, "{\"name\":\"Omega\",\"region\":"
+		          "\"east\",\"city\":\"HO-w\",\"created_at\":"
+		          "\"2026-11-27T10:00:00Z\"}", 20, 0, "dev-a");
+		fs_rd__init(&rd, &ack);
+		fs_store__upstream_peer(&up, fs_replica_schema_version(r));
+		CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,
+		                            &refused) == 0);
+		CHECK(refused == 1);
+		pushed = last;
+		fs_buf_free(&sent);
+		fs_buf_free(&ack);
+	}
+	city_is(r, W, "HO-w");
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_clock WHERE rid = '" W
+	              "' AND col = '*'") == 0);
+	CHECK(srv_int(r, "SELECT op = 'I' FROM fs_log WHERE rid = '" W
+	              "' AND op IN ('I', 'D') ORDER BY seq DESC LIMIT 1") == 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" W
+	              "'") == 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" W
+	              "' AND reason LIKE 'refused upstream:%'") == 1);
+	/* Nothing goes up again: the creation came from head office. */
+	{
+		fs_buf sent = FS_BUF_INIT;
+		uint64_t n = 0;
+		int64_t last = 0;
+
+		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
+		CHECK(n == 0);
+		fs_buf_free(&sent);
+	}
 
 	fs_replica_close(r);
 	unlink(path);
