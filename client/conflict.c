@@ -76,9 +76,11 @@ int fs_rejection_list(fs_replica *r, fs_json_cb cb, void *payload)
 	        "FROM fs_rejection ORDER BY id", cb, payload);
 }
 
-/* The JSON value to keep for a conflict, per 'keep'. */
-static int kept_value(char **out, fs_replica *r, int64_t id, const char *keep,
-                      const fs_table **tp, char *rid, char *col)
+/* The JSON value to keep for a conflict, per 'keep'; *winner_here: the
+** winner was written on this device. */
+static int kept_value(char **out, int *winner_here, fs_replica *r,
+                      int64_t id, const char *keep, const fs_table **tp,
+                      char *rid, char *col)
 {
 	sqlite3_stmt *st = NULL;
 	char mine[64] = "", wdev[64], ldev[64], *v = NULL;
@@ -146,10 +148,13 @@ static int kept_value(char **out, fs_replica *r, int64_t id, const char *keep,
 		}
 	}
 	fs_replica__finish(r, st);
-	if (!*tp)
+	if (!*tp) {
+		free(v);
 		return fs_err__set(&r->err, FS_ENOTFOUND,
 		                   "conflict %lld is about an unknown table",
 		                   (long long)id);
+	}
+	*winner_here = mine[0] && !strcmp(wdev, mine);
 	*out = v;   /* NULL for a literal (the caller converts it), or for
 	            ** a winner not recorded */
 	return side;
@@ -184,14 +189,15 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	const fs_table *t = NULL;
 	char rid[64], col[128], *val = NULL, idtext[32];
 	sqlite3_stmt *st = NULL;
-	int rc, side;
+	int rc, side, winner_here = 0;
 
 	if (!keep || !*keep)
 		return fs_err__set(&r->err, FS_EINVALID,
 		                   "--keep mine|theirs|winner|loser|VALUE");
 	if ((rc = fs_replica__tx_begin(r)) < 0)
 		return rc;
-	if ((side = kept_value(&val, r, id, keep, &t, rid, col)) < 0) {
+	if ((side = kept_value(&val, &winner_here, r, id, keep, &t, rid,
+	                       col)) < 0) {
 		rc = side;
 		goto done;
 	}
@@ -231,11 +237,12 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 			** does not even hold head office's value).  The resolution
 			** records the value that stands.  An edit of the field still
 			** pending here is this device's own, made since: keeping the
-			** winner (its value recorded) overrides it. */
+			** winner (its value recorded, and another device's) overrides
+			** it. */
 			if (side == 1) {
 				if ((rc = pending_edit(r, t->name, rid, c->name)) < 0)
 					goto done;
-				write = rc && val;
+				write = rc && val && !winner_here;
 				rc = 0;
 			}
 			if (!write) {
@@ -275,7 +282,8 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	if (val)
 		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_text(st, 2, keep, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, side == 3 ? keep : "null", -1,
+		                  SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "queueing the resolution");
 	fs_replica__finish(r, st);
 	if (rc < 0)
@@ -293,7 +301,8 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	if (val)
 		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_text(st, 2, keep, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, side == 3 ? keep : "null", -1,
+		                  SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "resolving");
 	fs_replica__finish(r, st);
 done:

@@ -315,7 +315,8 @@ int fs_conflict_list(fs_replica *r, int all, fs_json_cb cb, void *payload);
 ** value in text form.  A kept loser or value is written as a new local
 ** change; keeping the winner writes nothing (the field keeps what stands,
 ** which may be another device's edit made since the conflict) unless this
-** replica has an edit of the field pending, which the winner overrides.
+** replica has an edit of the field pending and the winner is another
+** device's: the winner then overrides it.
 ** The resolution itself syncs. */
 int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep);
 /* Changes the server refused, as JSON objects. */

@@ -731,7 +731,10 @@ static int correct(push_ctx *x, const fs_table *t, const char *rid,
 	return 0;
 }
 
-/* Order of corrections owed: by record, the whole record's first. */
+/* Order of corrections owed: by table, in schema order (the tables array
+** follows fs_entity.ord: parents first, which a regional server undoing
+** refused deletes relies on, see undelete), then by record, the whole
+** record's first. */
 static int owed_cmp(const void *a, const void *b)
 {
 	const struct owed *p = a, *q = b;
@@ -1598,18 +1601,29 @@ static int refused_delete(const push_ctx *x, const char *tbl,
 /* Head office refused the delete of record (t, en->rid) and holds the
 ** record, as its correction en says: the record comes back here as it
 ** is there (its fields bound by check_scope), logged as a creation for
-** this server's replicas, with head office's creation version.  The
-** tombstone and the field versions from before the delete go.  (Records
-** that hung off it come back only if head office refused their deletes
-** too.) */
-static int undelete(push_ctx *x, uint64_t idx, const fs_table *t,
-                    const fs_entry *en)
+** this server's replicas, with head office's creation version (head
+** office's whole-record corrections carry no field versions: the fields
+** take that one).  The tombstone and the field versions from before the
+** delete go, once the record is back.  1 done; 0 when this database
+** refuses the record (a constraint: the caller keeps it deleted, as a
+** conflict); <0 on failure.
+** Records that hung off it come back only if head office refused their
+** deletes too (they went up before it, device ''), and only after it:
+** head office orders its corrections by table, parents first
+** (corrections_write, fs_entity.ord). */
+static int undelete(push_ctx *x, const fs_table *t, const fs_entry *en)
 {
 	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
 	int64_t seq;
 	int rc;
 
+	if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
+		if (rc != FS_EINVALID && rc != FS_ECORRUPT)
+			return rc;
+		fs_err__clear(&r->err);
+		return 0;
+	}
 	if (fs_replica__prepare(&st, r, "DELETE FROM fs_clock WHERE tbl = ? AND "
 	                        "rid = ? AND col <> ''") < 0)
 		return r->err.code;
@@ -1617,21 +1631,17 @@ static int undelete(push_ctx *x, uint64_t idx, const fs_table *t,
 	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "undoing a delete");
 	fs_replica__finish(r, st);
-	if (rc < 0)
-		return rc;
-	if ((rc = fs_replica__insert_run(r, t, en->rid)) < 0) {
-		if (rc == FS_EINVALID || rc == FS_ECORRUPT)
-			return reject(x, idx, "%s", r->err.msg);
-		return rc;
-	}
-	if ((rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
+	if (rc < 0 ||
+	    (rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
 	                  (int64_t)en->hlc, x->dev, x->author, x->dept)) < 0 ||
 	    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, x->dev,
 	                    seq)) < 0)
 		return rc;
 	x->applied++;
 	x->created = 1;
-	return en->col ? field_clocks_put(x, t, en->rid, en->col, seq) : 0;
+	if (en->col && (rc = field_clocks_put(x, t, en->rid, en->col, seq)) < 0)
+		return rc;
+	return 1;
 }
 
 static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
@@ -1661,8 +1671,9 @@ static int merge_insert(push_ctx *x, uint64_t idx, const fs_table *t,
 	}
 	/* check_scope read the clocks (x->c_*) and bound the fields. */
 	if (x->c_tomb.found && x->nno &&
-	    (rc = refused_delete(x, t->name, en->rid, &x->c_tomb)) != 0)
-		return rc < 0 ? rc : undelete(x, idx, t, en);
+	    refused_delete(x, t->name, en->rid, &x->c_tomb) &&
+	    (rc = undelete(x, t, en)) != 0)
+		return rc < 0 ? rc : 0;
 	if (x->c_tomb.found) {
 		rc = conflict_add(x, t->name, en->rid, "", "record deleted", NULL,
 		                  x->c_tomb.hlc, x->c_tomb.device, en->val,

@@ -137,6 +137,18 @@ int main(void)
 	CHECK(fs_conflict_resolve(r, 5, "mine") == 0);
 	text_is(path, sql, "l5@example.cn");
 
+	/* This device won, and edited the field again since: keeping mine
+	** (the winner) keeps its newest edit. */
+	CHECK(fs_replica_setting_set(r, "server_device", "dev-w") == 0);
+	conflict_add(path, 6, id, "website", "concurrent edit",
+	             "\"w.example.cn\"", "\"l.example.cn\"");
+	set(r, id, "website", "newer.example.cn");
+	CHECK(fs_conflict_resolve(r, 6, "mine") == 0);
+	snprintf(sql, sizeof(sql), "SELECT website FROM customer WHERE id = '%s'",
+	         id);
+	text_is(path, sql, "newer.example.cn");
+	CHECK(fs_replica_setting_set(r, "server_device", "dev-l") == 0);
+
 	/* Keeping the loser writes it, over whatever stands. */
 	conflict_add(path, 3, id, "phone", "concurrent edit", "\"W1\"", "\"L3\"");
 	CHECK(fs_conflict_resolve(r, 3, "loser") == 0);
@@ -144,7 +156,7 @@ int main(void)
 	         id);
 	text_is(path, sql, "L3");
 	text_is(path, "SELECT resolution FROM fs_conflict WHERE id = 3", "\"L3\"");
-	text_is(path, "SELECT count(*) FROM fs_change WHERE op = 'R'", "5");
+	text_is(path, "SELECT count(*) FROM fs_change WHERE op = 'R'", "6");
 
 	fs_replica_close(r);
 	unlink(path);

@@ -14,6 +14,7 @@
 #define Y "01900000-0000-7000-8000-0000000000b2"
 #define Z "01900000-0000-7000-8000-0000000000b3"
 #define W "01900000-0000-7000-8000-0000000000b4"
+#define V "01900000-0000-7000-8000-0000000000b5"
 
 /* A device of the regional server, having seen all of its log, pushes
 ** one entry. */
@@ -46,6 +47,33 @@ static void city_is(fs_replica *r, const char *rid, const char *want)
 		got = (const char *)sqlite3_column_text(st, 0);
 	CHECK_STR(got ? got : "(none)", want);
 	sqlite3_finalize(st);
+}
+
+/* Relays A's delete of record rid, which head office refuses, correcting
+** it with the record as it holds it (creation JSON json, clock 20). */
+static void relay_refused_delete(fs_replica *r, int64_t *pushed,
+                                 const char *rid, const char *json)
+{
+	fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
+	uint64_t n = 0, refused = 0;
+	int64_t last = 0;
+	fs_peer up;
+	fs_rd rd;
+
+	CHECK(fs_store__relay_batch(r, *pushed, 100, &sent, &n, &last) == 0);
+	CHECK(n == 1);
+	fs_wr__uv(&ack, 1);
+	fs_wr__uv(&ack, 0);
+	fs_wr__str(&ack, "customer: not yours to delete");
+	fs_wr__uv(&ack, 1);
+	srv_entry(&ack, rid, 'I', NULL, json, 20, 0, "dev-a");
+	fs_rd__init(&rd, &ack);
+	fs_store__upstream_peer(&up, fs_replica_schema_version(r));
+	CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last, &refused) == 0);
+	CHECK(refused == 1);
+	*pushed = last;
+	fs_buf_free(&sent);
+	fs_buf_free(&ack);
 }
 
 /* Relays everything not yet relayed, and answers it as head office
@@ -189,31 +217,9 @@ int main(void)
 	relay(r, &pushed, NULL, NULL, 0);
 	push1(r, &a, "a6", W, 'D', NULL, NULL, 22);
 	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" W "'") == 0);
-	{
-		fs_buf sent = FS_BUF_INIT, ack = FS_BUF_INIT;
-		uint64_t n = 0, refused = 0;
-		int64_t last = 0;
-		fs_peer up;
-		fs_rd rd;
-
-		CHECK(fs_store__relay_batch(r, pushed, 100, &sent, &n, &last) == 0);
-		CHECK(n == 1);
-		fs_wr__uv(&ack, 1);
-		fs_wr__uv(&ack, 0);
-		fs_wr__str(&ack, "customer: not yours to delete");
-		fs_wr__uv(&ack, 1);
-		srv_entry(&ack, W, 'I', NULL, "{\"name\":\"Omega\",\"region\":"
-		          "\"east\",\"city\":\"HO-w\",\"created_at\":"
-		          "\"2026-11-27T10:00:00Z\"}", 20, 0, "dev-a");
-		fs_rd__init(&rd, &ack);
-		fs_store__upstream_peer(&up, fs_replica_schema_version(r));
-		CHECK(fs_store__relay_acked(r, &up, &rd, &sent, n, last,
-		                            &refused) == 0);
-		CHECK(refused == 1);
-		pushed = last;
-		fs_buf_free(&sent);
-		fs_buf_free(&ack);
-	}
+	relay_refused_delete(r, &pushed, W, "{\"name\":\"Omega\",\"region\":"
+	                     "\"east\",\"city\":\"HO-w\",\"created_at\":"
+	                     "\"2026-11-27T10:00:00Z\"}");
 	city_is(r, W, "HO-w");
 	CHECK(srv_int(r, "SELECT count(*) FROM fs_clock WHERE rid = '" W
 	              "' AND col = '*'") == 0);
@@ -233,6 +239,23 @@ int main(void)
 		CHECK(n == 0);
 		fs_buf_free(&sent);
 	}
+
+	/* The same, but this server's database refuses the record head
+	** office sends (a blank name): it stays deleted, tombstone and all,
+	** and head office's record is kept as the loser of a conflict. */
+	push1(r, &a, "a7", V, 'I', NULL, "{\"name\":\"Nu\",\"region\":"
+	      "\"east\",\"created_at\":\"2026-11-27T10:00:00Z\"}", 20);
+	relay(r, &pushed, NULL, NULL, 0);
+	push1(r, &a, "a8", V, 'D', NULL, NULL, 24);
+	relay_refused_delete(r, &pushed, V, "{\"name\":\" \",\"region\":"
+	                     "\"east\",\"created_at\":\"2026-11-27T10:00:00Z\"}");
+	CHECK(srv_int(r, "SELECT count(*) FROM customer WHERE id = '" V "'") == 0);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_clock WHERE rid = '" V
+	              "' AND col = '*'") == 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" V
+	              "' AND reason = 'record deleted'") == 1);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" V
+	              "' AND reason LIKE 'refused upstream:%'") == 1);
 
 	fs_replica_close(r);
 	unlink(path);
