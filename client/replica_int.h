@@ -236,6 +236,10 @@ int fs_replica__dump_scoped(fs_replica *r, int scoped, fs_json_cb cb,
 /* Opens a server's central database: the same schema, no change
 ** capture (a server keeps its own log, fs_log). */
 int fs_replica__open_server(fs_replica **out, const char *path, int create);
+/* One sync at a time per replica (synclock.c): *fd holds the lock until
+** fs_replica__sync_unlock(*fd).  FS_EBUSY when another sync holds it. */
+int fs_replica__sync_lock(fs_replica *r, int *fd);
+void fs_replica__sync_unlock(int fd);
 /* Runs SQL that returns no rows (several statements allowed). */
 int fs_replica__exec(fs_replica *r, const char *sql, const char *what);
 /* fs_meta 'hlc' = max(itself, hlc): the greatest clock this database has

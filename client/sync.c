@@ -95,7 +95,7 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 	char *conf = NULL, user[128] = "", was[128];
 	int64_t pending = 0;
 	fs_err e;
-	int rc = 0, i;
+	int rc = 0, i, lock = -1;
 
 	memset(&e, 0, sizeof(e));
 	if (!server || !strchr(server, ':'))
@@ -118,7 +118,10 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 		}
 		fs_tls_conf__free(c);
 	}
-	if ((rc = meta_text(old, sizeof(old), r, "server")) < 0)
+	/* Not while a sync runs: it would go on with the old server's
+	** position. */
+	if ((rc = fs_replica__sync_lock(r, &lock)) < 0 ||
+	    (rc = meta_text(old, sizeof(old), r, "server")) < 0)
 		goto done;
 	/* device.conf names the user, so status shows it before any sync
 	** (the server confirms it at each WELCOME).  Optional. */
@@ -161,6 +164,7 @@ done:
 	for (i = 0; i < 3; i++)
 		free(text[i]);
 	free(conf);
+	fs_replica__sync_unlock(lock);
 	return rc;
 }
 
@@ -182,10 +186,15 @@ int fs_replica_discard_unsynced(fs_replica *r)
 {
 	fs_buf sql = FS_BUF_INIT;
 	size_t i;
-	int rc, was;
+	int rc, was, lock;
 
-	if ((rc = fs_replica__tx_begin(r)) < 0)
+	/* Not while a sync runs: its ACK would meet a log it never sent. */
+	if ((rc = fs_replica__sync_lock(r, &lock)) < 0)
 		return rc;
+	if ((rc = fs_replica__tx_begin(r)) < 0) {
+		fs_replica__sync_unlock(lock);
+		return rc;
+	}
 	/* Records go too: they hold the unsynced edits.  The next sync loads
 	** the server's state with a snapshot.  Children first. */
 	was = fs_replica__capture(r, 0);
@@ -204,7 +213,9 @@ int fs_replica_discard_unsynced(fs_replica *r)
 		                      "discarding unsynced changes");
 	if (rc == 0)
 		rc = fs_replica__rebootstrap(r, "");
-	return fs_replica__tx_end(r, rc);
+	rc = fs_replica__tx_end(r, rc);
+	fs_replica__sync_unlock(lock);
+	return rc;
 }
 
 /* --------------------------------------------------------------- session */
@@ -340,15 +351,47 @@ static int apply_resolution(fs_replica *r, const fs_entry *en)
 	return rc;
 }
 
-/* Applies one change from the server, capture off. */
+/* Puts together the fields of every pending creation logged without
+** them ('I', val NULL: capture.h), inside the current transaction. */
+static int settle_here(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t after = 0, last;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, "SELECT 1 FROM fs_change WHERE op = 'I' "
+	                        "AND val IS NULL LIMIT 1") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading pending changes");
+	for (;; after = last) {
+		if ((rc = fs_capture__settle(r->db, &r->schema, after,
+		                             FS_CAPTURE_SETTLE_WINDOW, &last,
+		                             &r->err)) < 0)
+			return rc;
+		if (last == INT64_MAX)
+			return 0;
+	}
+}
+
 /* Drops record (t, rid) and everything hanging off it, without a trace
 ** in the change log: it left this replica's scope (or was refused as
 ** outside it; the refusal keeps its data).  Pending changes to it stay and
-** are pushed. */
+** are pushed.  A creation among them logged without its fields (made
+** after this sync's push put the pending ones together, by another
+** process) gets them first: they are read from the record, which is
+** about to go. */
 static int evict(fs_replica *r, const fs_table *t, const char *rid)
 {
 	size_t i;
-	int rc = 0;
+	int rc;
+
+	if ((rc = settle_here(r)) < 0)
+		return rc;
 
 	/* Children first; each table's conflicts (they go where the record
 	** goes), then its rows. */
@@ -393,11 +436,12 @@ static int rescope(fs_replica *r)
 	return rc < 0 ? rc : fs_replica__rebootstrap(r, "");
 }
 
+/* Applies one change from the server, capture off. */
 static int apply_remote(fs_replica *r, const fs_entry *en)
 {
 	const fs_table *t;
 	sqlite3_stmt *each = NULL;
-	int rc;
+	int rc, step = SQLITE_DONE;
 
 	fs_hlc__observe(&r->cap.clock, en->hlc);
 	if (en->op == 'C')
@@ -433,7 +477,7 @@ static int apply_remote(fs_replica *r, const fs_entry *en)
 		return r->err.code;
 	sqlite3_bind_text(each, 1, en->val ? en->val : "{}", -1, SQLITE_STATIC);
 	rc = 0;
-	while (rc == 0 && sqlite3_step(each) == SQLITE_ROW) {
+	while (rc == 0 && (step = sqlite3_step(each)) == SQLITE_ROW) {
 		const fs_column *c = fs_schema__column(t,
 		        (const char *)sqlite3_column_text(each, 0));
 		char *v;
@@ -451,6 +495,11 @@ static int apply_remote(fs_replica *r, const fs_entry *en)
 		rc = fs_replica__apply_update(r, t, en->rid, c, v);
 		free(v);
 	}
+	/* A value that is not JSON fails the frame, as for a new record. */
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fs_err__set(&r->err, FS_ECORRUPT, "server sent %s %s with "
+		                 "unreadable fields: %s", t->noun, en->rid,
+		                 sqlite3_errmsg(r->db));
 	fs_replica__finish(r, each);
 	return rc;
 }
@@ -827,7 +876,7 @@ int fs_replica_sync(fs_replica *r, fs_sync_stats *stats,
 	char server[300], host[256], port[16], now[24];
 	char *ca = NULL, *cert = NULL, *key = NULL;
 	fs_err e;
-	int rc;
+	int rc, lock = -1;
 
 	memset(&e, 0, sizeof(e));
 	memset(&x, 0, sizeof(x));
@@ -848,6 +897,8 @@ int fs_replica_sync(fs_replica *r, fs_sync_stats *stats,
 	if (parse_server(host, sizeof(host), port, sizeof(port), server) < 0)
 		return fs_err__set(&r->err, FS_EINVALID, "bad server address '%s'",
 		                   server);
+	if ((rc = fs_replica__sync_lock(r, &lock)) < 0)
+		return rc;
 	if ((rc = fs_replica_setting_get(&ca, r, "tls_ca")) < 0 ||
 	    (rc = fs_replica_setting_get(&cert, r, "tls_cert")) < 0 ||
 	    (rc = fs_replica_setting_get(&key, r, "tls_key")) < 0)
@@ -922,5 +973,6 @@ done:
 	free(ca);
 	free(cert);
 	free(key);
+	fs_replica__sync_unlock(lock);
 	return rc;
 }

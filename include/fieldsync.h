@@ -50,6 +50,7 @@ extern "C" {
 #define FS_ETIMEOUT -11   /* timed out */
 #define FS_EFULL    -12   /* disk or database full */
 #define FS_EFIELD   -13   /* no such field in that entity */
+#define FS_EBUSY    -14   /* another sync of this replica is running */
 
 /* Ids are UUIDv7 in canonical text form: 36 characters plus NUL. */
 #define FS_ID_SIZE 37
@@ -304,7 +305,9 @@ typedef struct fs_sync_options {
 ** FS_ECONFLICT when the server refused some changes (they are kept in
 ** fs_rejection, listed by `fieldsync rejections`, and stats->rejected says
 ** how many); FS_EAUTH for certificate problems; FS_ERROR/FS_ETIMEOUT for
-** network failures.
+** network failures; FS_EBUSY when another sync of the same replica (from
+** any process or handle) is running: one sync at a time holds a lock on
+** the file DB-sync beside the replica.
 */
 int fs_replica_sync(fs_replica *r, fs_sync_stats *stats,
                     const fs_sync_options *opts);

@@ -211,7 +211,10 @@ class Proxy:
     fraction F (0 <= F < 1) of that record, then cuts -- so a cut can be
     aimed at "before the first ACK" or "inside the CHANGES frame" whatever
     the handshake's size.  once=True (default) makes the rule apply to the
-    next connection only.  heal() removes the rule.  conns lists, per
+    next connection only.  hold(s2c=K) makes the next connection stop
+    before the K-th server-to-client application-data record (held is set)
+    until release(): the client waits there, mid-sync.  heal() removes the
+    rule.  conns lists, per
     connection, the bytes forwarded each way, the sizes of the
     application-data records each way, and whether it was cut."""
 
@@ -240,6 +243,15 @@ class Proxy:
         assert (c2s is None) != (s2c is None)
         with self.lock:
             self.rule = ("c2s", c2s, once) if c2s is not None else ("s2c", s2c, once)
+
+    def hold(self, s2c):
+        self.held = threading.Event()
+        self.released = threading.Event()
+        with self.lock:
+            self.rule = ("s2c", ("hold", s2c), True)
+
+    def release(self):
+        self.released.set()
 
     def heal(self):
         with self.lock:
@@ -338,9 +350,12 @@ class Proxy:
                 info["done"].set()
 
     def _forward(self, src, dst, d, limit, info, st, c, u):
-        # limit: None, an int (bytes), or (K, F) (K-th application record)
-        rec = None
-        if isinstance(limit, tuple):
+        # limit: None, an int (bytes), (K, F) (K-th application record),
+        # or ("hold", K) (hold())
+        rec = hold_k = hold_at = None
+        if isinstance(limit, tuple) and limit[0] == "hold":
+            hold_k, limit = limit[1], None
+        elif isinstance(limit, tuple):
             rec, limit = limit, None
         stream = bytearray()
         next_off = 0
@@ -359,7 +374,18 @@ class Proxy:
                         info["app_" + d].append(ln)
                         if rec and napp == rec[0] and limit is None:
                             limit = next_off + int(rec[1] * (5 + ln))
+                        if hold_k and napp == hold_k and hold_at is None:
+                            hold_at = next_off
                     next_off += 5 + ln
+                if hold_at is not None and hold_at >= 0:
+                    room = max(0, hold_at - info[d])
+                    if room <= len(data):
+                        dst.sendall(data[:room])
+                        info[d] += room
+                        data = data[room:]
+                        hold_at = -1
+                        self.held.set()
+                        self.released.wait(60)
                 if limit is not None:
                     room = limit - info[d]
                     if len(data) >= room:
