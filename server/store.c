@@ -117,6 +117,8 @@ typedef struct push_ctx {
 	const char *author;
 	const char *via;     /* logged: the relay's device id, '^' upstream */
 	int64_t up;          /* logged: the upstream cursor (regional), or -1 */
+	int resnap;          /* a snapshot taken again is under way: each
+	                     ** record it brings leaves fs_resnap */
 } push_ctx;
 
 void fs_store__process_init(void)
@@ -2266,6 +2268,136 @@ static void ctx_free(push_ctx *x)
 }
 
 /* Merges count entries from rd. */
+/* ---------------------------------------------- a snapshot taken again
+**
+** Head office answers a regional server's pull "take a snapshot again"
+** when its user's scope changed or when it compacted its log past the
+** regional server's cursor.  The snapshot is merged over what is held
+** here, so it brings back what is still the region's; what it does not
+** bring, head office no longer gives the region: deleted there (its 'D'
+** compacted away) or moved out.  fs_resnap (made at the first answer,
+** dropped when the snapshot is complete; it lasts across cuts and
+** restarts) lists the records held when the snapshot began; each record
+** a snapshot frame brings leaves it, and what is left at the end is
+** dropped as a record that left the region is (evict_here): logged 'X'
+** for this server's replicas, remembered in fs_gone.  A record with a
+** change not yet relayed stays: head office has not seen it yet (a rep's
+** creation here, say) and will judge it when it goes up. */
+
+static int resnap_begin(fs_replica *r)
+{
+	fs_buf sql = FS_BUF_INIT;
+	size_t i;
+	int rc;
+
+	fs_buf_puts(&sql, "DROP TABLE IF EXISTS fs_resnap; CREATE TABLE "
+	            "fs_resnap(tbl TEXT NOT NULL, rid TEXT NOT NULL, PRIMARY KEY "
+	            "(tbl, rid)) WITHOUT ROWID;\n");
+	for (i = 0; i < r->schema.ntables; i++)
+		fs_buf_printf(&sql, "INSERT INTO fs_resnap SELECT '%s', id FROM "
+		              "\"%s\";\n", r->schema.tables[i].name,
+		              r->schema.tables[i].name);
+	rc = sql.failed ? fs_err__set(&r->err, FS_ERROR, "out of memory")
+	     : fs_replica__exec(r, sql.ptr, "noting what is held before a "
+	                        "snapshot");
+	fs_buf_free(&sql);
+	return rc;
+}
+
+/* Whether a snapshot taken again is under way (0/1, <0). */
+static int resnap_active(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, "SELECT 1 FROM sqlite_master WHERE "
+	                        "type = 'table' AND name = 'fs_resnap'") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return fs_err__sqlite(&r->err, r->db, rc, "reading the schema");
+	return 0;
+}
+
+static int resnap_brought(push_ctx *x, const char *tbl, const char *rid)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, x->r, "DELETE FROM fs_resnap WHERE tbl = ? "
+	                        "AND rid = ?") < 0)
+		return x->r->err.code;
+	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(x->r, st, "noting a record brought");
+	fs_replica__finish(x->r, st);
+	return rc;
+}
+
+/* The snapshot is complete: drops what it did not bring. */
+static int resnap_end(push_ctx *x)
+{
+	fs_replica *r = x->r;
+	sqlite3_stmt *st = NULL;
+	char **left = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	if ((rc = fs_replica__exec(r, "DELETE FROM fs_resnap WHERE (tbl, rid) "
+	        "IN (SELECT l.tbl, l.rid FROM fs_log l WHERE l.seq > (SELECT "
+	        "pushed FROM fs_upstream WHERE id = 1) AND " FS_STORE_RELAYED ")",
+	        "keeping what is still to go up")) < 0)
+		return rc;
+	/* Read first ("table\tid"): dropping a record drops what hangs off
+	** it, which may be listed too. */
+	if (fs_replica__prepare(&st, r, "SELECT tbl || char(9) || rid FROM "
+	                        "fs_resnap ORDER BY tbl, rid") < 0)
+		return r->err.code;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *k;
+		if (n == cap) {
+			char **m = realloc(left, (cap = cap ? cap * 2 : 16) *
+			                   sizeof(*m));
+			if (!m) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			left = m;
+		}
+		if (!(k = strdup((const char *)sqlite3_column_text(st, 0)))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		left[n++] = k;
+	}
+	fs_replica__finish(r, st);
+	if (rc == SQLITE_NOMEM)
+		rc = fs_err__set(&r->err, FS_ERROR, "out of memory");
+	else if (rc != SQLITE_DONE)
+		rc = fs_err__sqlite(&r->err, r->db, rc, "reading fs_resnap");
+	else
+		rc = 0;
+	/* Logged as head office's: this server only follows it. */
+	x->dev = x->p->device;
+	x->author = x->p->user;
+	for (i = 0; i < n && rc == 0; i++) {
+		char *tab = strchr(left[i], '\t');
+		const fs_table *t;
+
+		*tab = '\0';
+		if ((t = fs_schema__table(&r->schema, left[i])) != NULL)
+			rc = evict_here(x, t, tab + 1, (int64_t)x->max_hlc);
+	}
+	for (i = 0; i < n; i++)
+		free(left[i]);
+	free(left);
+	return rc < 0 ? rc : fs_replica__exec(r, "DROP TABLE fs_resnap",
+	                                      "ending a snapshot");
+}
+
 static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 {
 	fs_replica *r = x->r;
@@ -2278,6 +2410,9 @@ static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 			return rc;
 		if (en.hlc > x->max_hlc)
 			x->max_hlc = en.hlc;
+		if (x->resnap && en.op == 'I' &&
+		    (rc = resnap_brought(x, en.tbl, en.rid)) < 0)
+			return rc;
 		/* No savepoint per entry: an entry is refused before its first
 		** write or at it (SQLite undoes a failed statement by itself); a
 		** creation's clock, written first, merge_entry takes back, and a
@@ -2427,6 +2562,26 @@ static int upstream_save(fs_replica *r, const fs_upstream_pos *pos,
 	return rc;
 }
 
+/* Whether this regional server holds head office's snapshot (0/1, <0). */
+static int bootstrapped(fs_replica *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, "SELECT bootstrapped FROM fs_upstream "
+	                        "WHERE id = 1") < 0)
+		return r->err.code;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0) != 0;
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = fs_err__sqlite(&r->err, r->db, rc, "reading the upstream state");
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
                              uint64_t count, const fs_upstream_pos *pos,
                              uint64_t *applied)
@@ -2439,17 +2594,33 @@ int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
 	if ((rc = fs_replica__exec(r, "BEGIN IMMEDIATE", "applying head "
 	                           "office's changes")) < 0)
 		return rc;
-	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0 ||
-	    (rc = merge_all(&x, rd, count)) < 0 ||
+	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0)
+		goto fail;
+	/* A snapshot taken again: begun now, or under way. */
+	if (pos->resnap) {
+		if ((rc = resnap_begin(r)) < 0)
+			goto fail;
+		x.resnap = 1;
+	} else if ((rc = bootstrapped(r)) == 0) {
+		if ((rc = x.resnap = resnap_active(r)) < 0)
+			goto fail;
+	} else if (rc < 0) {
+		goto fail;
+	}
+	if ((rc = merge_all(&x, rd, count)) < 0 ||
+	    (x.resnap && pos->bootstrapped && (rc = resnap_end(&x)) < 0) ||
 	    (rc = deferred_write(&x)) < 0 ||
 	    (rc = upstream_save(r, pos, 0)) < 0 ||
 	    (rc = fs_replica__meta_hlc(r, (int64_t)x.max_hlc,
 	                               "recording the clock")) < 0 ||
 	    (rc = fs_replica__exec(r, "COMMIT", "committing head office's "
 	                           "changes")) < 0)
-		rollback(r);
-	else
-		*applied = x.applied;
+		goto fail;
+	*applied = x.applied;
+	goto done;
+fail:
+	rollback(r);
+done:
 	fs_buf_free(&corr);
 	fs_buf_free(&ev);
 	fs_buf_free(&rej);

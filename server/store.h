@@ -82,6 +82,11 @@ typedef struct fs_upstream_pos {
 	const char *snap_tbl;   /* snapshot position, NULL when none */
 	const char *snap_rid;
 	uint64_t snap_seq;
+	/* Head office asks for a snapshot again (our scope changed, or it
+	** compacted its log past our cursor): what this server holds is
+	** noted, and what the snapshot does not bring is dropped when it is
+	** complete (fs_resnap, store.c). */
+	int resnap;
 } fs_upstream_pos;
 
 /* The peer that head office's changes are merged as, at a regional

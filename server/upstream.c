@@ -326,19 +326,24 @@ static int pull_one(session *x, state *s, int *more, fs_err *e)
 	    (rc = fs_rd__uv(&rd, &n, e)) < 0)
 		return fs_err__prefix(e, "head office sent bad changes"), rc;
 	memset(&pos, 0, sizeof(pos));
+	/* While a snapshot is under way the cursor stays where it was: a
+	** rep's change merged here meanwhile goes up with it as the head-office
+	** position it was made on (0 would make head office take every
+	** version since as unseen, and record false conflicts). */
 	if (snap == 2) {
 		/* Our scope changed, or head office compacted what follows our
-		** cursor: take a snapshot again, merged over what we hold
-		** (records that left the region are dropped as they move). */
-		pos.cursor = 0;
+		** cursor: take a snapshot again, merged over what we hold; what
+		** it does not bring is dropped at its end (fs_resnap). */
+		pos.cursor = s->cursor;
 		pos.bootstrapped = 0;
+		pos.resnap = 1;
 		*more = 1;
 	} else if (snapshot) {
 		if (snap != 1)
 			return fs_err__set(e, FS_ECORRUPT, "head office answered a "
 			                   "snapshot request with log changes");
 		pos.bootstrapped = !m;
-		pos.cursor = m ? 0 : sseq;
+		pos.cursor = m ? s->cursor : sseq;
 		pos.snap_tbl = m ? stbl : NULL;
 		pos.snap_rid = m ? srid : NULL;
 		pos.snap_seq = m ? sseq : 0;
