@@ -12,6 +12,12 @@
 ** flock() locks belong to the open file, so two handles of one process
 ** exclude each other too.  A replica without a file (":memory:") has no
 ** lock and no other process.
+** The file gets the replica's permissions and, made by root, its owner
+** (as SQLite does for -wal and -shm), so that a sync run once by another
+** user does not lock the app's own user out; a lock file that cannot be
+** written is opened read-only, which flock() allows.  A file system
+** without flock() (some network shares) syncs without the lock, as
+** before it existed.
 */
 #define _DEFAULT_SOURCE
 
@@ -23,13 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int fs_replica__sync_lock(fs_replica *r, int *fd)
 {
 	const char *db = sqlite3_db_filename(r->db, "main");
+	struct stat st;
 	char *path;
 	size_t n;
+	int known;
 
 	*fd = -1;
 	if (!db || !*db)
@@ -38,7 +47,16 @@ int fs_replica__sync_lock(fs_replica *r, int *fd)
 	if (!(path = malloc(n)))
 		return fs_err__set(&r->err, FS_ERROR, "out of memory");
 	snprintf(path, n, "%s-sync", db);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	known = stat(db, &st) == 0;
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+	           known ? st.st_mode & 0666 : 0600);
+	/* Made by root: the replica owner's (best effort, as SQLite's
+	** robust_open). */
+	if (*fd >= 0 && known && geteuid() == 0 &&
+	    fchown(*fd, st.st_uid, st.st_gid) < 0)
+		errno = 0;
+	if (*fd < 0 && (errno == EACCES || errno == EROFS))
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0) {
 		fs_err__set(&r->err, FS_ERROR, "cannot open %s: %s", path,
 		            strerror(errno));
@@ -53,6 +71,8 @@ int fs_replica__sync_lock(fs_replica *r, int *fd)
 			continue;
 		close(*fd);
 		*fd = -1;
+		if (err == ENOTSUP || err == ENOLCK || err == EINVAL)
+			return 0;   /* no flock() here: no lock */
 		if (err == EWOULDBLOCK)
 			return fs_err__set(&r->err, FS_EBUSY, "another sync of this "
 			                   "replica is running; try again when it "

@@ -2280,9 +2280,12 @@ static void ctx_free(push_ctx *x)
 ** restarts) lists the records held when the snapshot began; each record
 ** a snapshot frame brings leaves it, and what is left at the end is
 ** dropped as a record that left the region is (evict_here): logged 'X'
-** for this server's replicas, remembered in fs_gone.  A record with a
-** change not yet relayed stays: head office has not seen it yet (a rep's
-** creation here, say) and will judge it when it goes up. */
+** for this server's replicas, remembered in fs_gone.  A record created
+** here since the snapshot began stays (fs_meta 'resnap_pushed' keeps the
+** relay position of then): the snapshot may have passed its place before
+** it went up, and head office never sends a relay its own changes back.
+** A record's edits made here do not keep it: they still go up, and head
+** office judges them as it judges any write made before a move. */
 
 static int resnap_begin(fs_replica *r)
 {
@@ -2292,7 +2295,9 @@ static int resnap_begin(fs_replica *r)
 
 	fs_buf_puts(&sql, "DROP TABLE IF EXISTS fs_resnap; CREATE TABLE "
 	            "fs_resnap(tbl TEXT NOT NULL, rid TEXT NOT NULL, PRIMARY KEY "
-	            "(tbl, rid)) WITHOUT ROWID;\n");
+	            "(tbl, rid)) WITHOUT ROWID;\n"
+	            "INSERT OR REPLACE INTO fs_meta(k, v) SELECT 'resnap_pushed', "
+	            "pushed FROM fs_upstream WHERE id = 1;\n");
 	for (i = 0; i < r->schema.ntables; i++)
 		fs_buf_printf(&sql, "INSERT INTO fs_resnap SELECT '%s', id FROM "
 		              "\"%s\";\n", r->schema.tables[i].name,
@@ -2344,12 +2349,17 @@ static int resnap_end(push_ctx *x)
 	sqlite3_stmt *st = NULL;
 	char **left = NULL;
 	size_t n = 0, cap = 0, i;
+	uint64_t hlc;
 	int rc;
 
-	if ((rc = fs_replica__exec(r, "DELETE FROM fs_resnap WHERE (tbl, rid) "
-	        "IN (SELECT l.tbl, l.rid FROM fs_log l WHERE l.seq > (SELECT "
-	        "pushed FROM fs_upstream WHERE id = 1) AND " FS_STORE_RELAYED ")",
-	        "keeping what is still to go up")) < 0)
+	/* (everything the last frame brought is written first: the log is
+	** read, and the records' children) */
+	if ((rc = deferred_write(x)) < 0 ||
+	    (rc = fs_replica__exec(r, "DELETE FROM fs_resnap WHERE (tbl, rid) "
+	        "IN (SELECT l.tbl, l.rid FROM fs_log l WHERE l.op = 'I' AND "
+	        "l.seq > coalesce((SELECT v FROM fs_meta WHERE k = "
+	        "'resnap_pushed'), 0) AND " FS_STORE_RELAYED ")",
+	        "keeping what was created here since")) < 0)
 		return rc;
 	/* Read first ("table\tid"): dropping a record drops what hangs off
 	** it, which may be listed too. */
@@ -2380,22 +2390,28 @@ static int resnap_end(push_ctx *x)
 		rc = fs_err__sqlite(&r->err, r->db, rc, "reading fs_resnap");
 	else
 		rc = 0;
-	/* Logged as head office's: this server only follows it. */
+	/* Logged as head office's, at the clock's current reading: this
+	** server only follows it. */
 	x->dev = x->p->device;
 	x->author = x->p->user;
+	hlc = fs_store__max_hlc(r);
+	if (x->max_hlc > hlc)
+		hlc = x->max_hlc;
 	for (i = 0; i < n && rc == 0; i++) {
 		char *tab = strchr(left[i], '\t');
 		const fs_table *t;
 
 		*tab = '\0';
 		if ((t = fs_schema__table(&r->schema, left[i])) != NULL)
-			rc = evict_here(x, t, tab + 1, (int64_t)x->max_hlc);
+			rc = evict_here(x, t, tab + 1, (int64_t)hlc);
 	}
 	for (i = 0; i < n; i++)
 		free(left[i]);
 	free(left);
-	return rc < 0 ? rc : fs_replica__exec(r, "DROP TABLE fs_resnap",
-	                                      "ending a snapshot");
+	return rc < 0 ? rc : fs_replica__exec(r, "DROP TABLE fs_resnap; DELETE "
+	                                      "FROM fs_meta WHERE k = "
+	                                      "'resnap_pushed'", "ending a "
+	                                      "snapshot");
 }
 
 static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)

@@ -1193,7 +1193,8 @@ class TiersTest(e2eutil.E2ECase):
         # edits, meanwhile, a field she had received from olga: her change
         # goes up with the head-office position RN had reached, not 0
         # (found by a reviewer: head office took olga's version as unseen
-        # and recorded a false conflict).
+        # and recorded a false conflict).  A customer she creates
+        # meanwhile stays at RN when the snapshot completes.
         p = self.start_proxy(self.hq)
         O = self.hq_client()
         RN = self.regional("RN", "north-office", *QUIET, via=p)
@@ -1214,10 +1215,13 @@ class TiersTest(e2eutil.E2ECase):
                              "a failed upstream sync")
         self.assertEqual(s["bootstrapped"], 0, self.msg("%r" % s))
         A.edit("customer", c, city="alice's")
+        made = A.add("customer", name="Made while cut", region="north")
         self.sync(A)
         p.heal()
         self.upstream_sync(RN)
         self.assertEqual(by_id(self.dump_of(self.hq))[c]["city"], "alice's")
+        self.assertIn(made, ids(self.dump_of(self.hq)))
+        self.assertIn(made, ids(self.dump_of(RN)))
         self.assertEqual(self.server_conflicts(self.hq), {},
                          self.msg("a false conflict at HQ"))
         self.propagate([A], [O])
