@@ -283,6 +283,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			hello = 1;
 			peer->schema = (int)schema;
 			acked = cursor;
+			if ((int64_t)acked > peer->pulled)
+				peer->pulled = (int64_t)acked;
 			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
 			      client ? client : "?", peer->device, peer->user,
 			      (unsigned long long)cursor);
@@ -369,6 +371,16 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				break;
 			}
 			pulled++;
+			/* What the device has been sent of the log bounds what it
+			** may claim not to have seen (fs_peer.pulled). */
+			if (!snap) {
+				fs_rd sent;
+				uint64_t next;
+				fs_rd__init(&sent, &out);
+				if (fs_rd__uv(&sent, &next, &e) == 0 &&
+				    (int64_t)next > peer->pulled)
+					peer->pulled = (int64_t)next;
+			}
 			if ((rc = fs_wire__send(&s, FS_MSG_CHANGES, &out, 1, &e)) < 0) {
 				logf_(c->id, "closing: sending changes: %s", e.msg);
 				break;
@@ -413,7 +425,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 	** it would queue every session behind the pushes. */
 	if (hello) {
 		pthread_mutex_lock(&c->srv->write_lock);
-		if (fs_store__seen(r, peer, acked) < 0)
+		if (fs_store__seen(r, peer, (int64_t)acked > peer->pulled
+		                                ? acked : (uint64_t)peer->pulled) < 0)
 			logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
 		pthread_mutex_unlock(&c->srv->write_lock);
 	}

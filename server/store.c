@@ -136,7 +136,7 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	memset(out, 0, sizeof(*out));
 	if (fs_replica__prepare(&st, r,
 	        "SELECT d.user, u.role, coalesce(u.region, ''), d.serial, "
-	        "d.revoked_at, d.rescope, d.relay FROM fs_device d "
+	        "d.revoked_at, d.rescope, d.relay, d.cursor FROM fs_device d "
 	        "JOIN fs_user u ON u.name = d.user "
 	        "WHERE d.id = ?") < 0)
 		return r->err.code;
@@ -169,6 +169,7 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	         (const char *)sqlite3_column_text(st, 2));
 	out->rescope = sqlite3_column_int(st, 5);
 	out->relay = sqlite3_column_int(st, 6);
+	out->pulled = sqlite3_column_int64(st, 7);
 	fs_replica__finish(r, st);
 	return fs_policy__load_scope(r, out->user, &out->all);
 }
@@ -858,13 +859,21 @@ static int same_dept(const char *a, const char *b)
 }
 
 /* Whether customer root left a department of this scope after log
-** position base: a write the device made before the move is accepted. */
+** position base: a write the device made before the move is accepted.
+** The base is the client's word: a device's own is raised to what it is
+** known to have pulled (it cannot have made a write before a move it had
+** pulled).  A regional server's is taken as it is: it passes up its reps'
+** writes with the position each rep had seen. */
 static int moved_away(push_ctx *x, const char *root, int64_t base)
 {
 	fs_replica *r = x->r;
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* (a move's 'X', which tells the old department, is logged just
+	** before the move's own position, fs_move.seq: log_move) */
+	if (!x->p->relay && x->p->pulled + 1 > base)
+		base = x->p->pulled + 1;
 	if (fs_replica__prepare(&st, r,
 	        "SELECT 1 FROM fs_move WHERE customer = ? AND seq > ? AND "
 	        "from_scope IN (SELECT code FROM temp.fs_scope) LIMIT 1") < 0)
@@ -2978,14 +2987,29 @@ static void record_sql(fs_buf *sql, const fs_table *t, int relay)
 ** hanging off it, as creations (a replica holding some of it already
 ** takes them field by field), and their conflicts. */
 static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
-                       const char *customer, int relay)
+                       const char *customer, int relay, int all)
 {
 	const fs_table *root = fs_schema__scope_root(&r->schema);
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	char last_tbl[64], last_rid[64];
+	char last_tbl[64], last_rid[64], *dept = NULL;
 	size_t ti, k;
 	int rc = SQLITE_DONE, more = 0;
+
+	/* The move is old news if the customer has left the scope since (a
+	** later move, read further on, says so): its records as they are now
+	** belong to another department, and are not sent.  (A cursor is the
+	** client's to choose: a pull from 0 replays every move.) */
+	if (root && !all) {
+		if ((rc = fs_policy__record_dept(r, root, customer, &dept,
+		                                 NULL)) <= 0)
+			return rc;
+		rc = fs_policy__in_scope(r, all, dept);
+		free(dept);
+		if (rc <= 0)
+			return rc;
+		rc = SQLITE_DONE;
+	}
 
 	for (ti = 0; root && ti < r->schema.ntables; ti++) {
 		const fs_table *t = &r->schema.tables[ti];
@@ -3129,7 +3153,7 @@ int fs_store__pull(fs_replica *r, const fs_peer *p, uint64_t cursor,
 			} else if (rc == 0 && en.op == 'M') {
 				rc = expand_move(r, &entries, &n,
 				                 (const char *)sqlite3_column_text(st, 2),
-				                 p->relay);
+				                 p->relay, p->all);
 			}
 			if (rc < 0) {
 				fs_replica__finish(r, st);
@@ -3335,7 +3359,8 @@ int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor)
 
 	fs_replica__now(now);
 	if (fs_replica__prepare(&st, r,
-	        "UPDATE fs_device SET last_seen = ?, cursor = ? WHERE id = ?") < 0)
+	        "UPDATE fs_device SET last_seen = ?, cursor = max(cursor, ?) "
+	        "WHERE id = ?") < 0)
 		return r->err.code;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)cursor);

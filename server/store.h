@@ -25,6 +25,11 @@ typedef struct fs_peer {
 	int relay;           /* a regional server (fs_device.relay): its
 	                     ** entries carry their own device and author */
 	int upstream;        /* at a regional server: head office's changes */
+	/* The highest log position the device is known to have pulled
+	** (fs_device.cursor, raised by this connection's pulls): its writes
+	** to a customer that moved away before it are not "made before the
+	** move", whatever base they claim. */
+	int64_t pulled;
 } fs_peer;
 
 /* Looks the authenticated certificate (CN = device id, serial) up:
@@ -58,9 +63,12 @@ int fs_store__snapshot(fs_replica *r, fs_peer *p, const char *tbl,
                        const char *rid, uint64_t snap_seq, uint64_t max,
                        fs_buf *out);
 
-/* Records a device's visit: when, and the log position it has pulled
-** (HELLO's cursor; compaction waits for it).  The caller holds the write
-** lock. */
+/* Records a device's visit: when, and the log position it has been sent
+** (HELLO's cursor, raised by its pulls; compaction waits for it: a device
+** that lost a frame it was sent takes a snapshot again if compaction
+** passed it).  The position never goes down: it also bounds what the
+** device may claim not to have seen (fs_peer.pulled).  The caller holds
+** the write lock. */
 int fs_store__seen(fs_replica *r, const fs_peer *p, uint64_t cursor);
 
 /* ------------------------------------------------------------------

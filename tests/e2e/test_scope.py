@@ -753,20 +753,21 @@ class ScopeTest(e2eutil.E2ECase):
         self.assertFalse(rep, "sanitizer report from the held sync:\n%s" % rep)
         return proc.returncode, out, err
 
-    def test_a_creation_made_during_a_sync_survives_its_eviction(self):
+    def test_a_creation_made_during_a_sync_keeps_its_fields(self):
         # nina adds a contact while her replica syncs (an app and its sync
-        # service), under a customer the office moved south meanwhile.
+        # service), under a customer the office moved south: the server
+        # has sent her the move already, in the frame the proxy holds.
         # That sync's pull drops the customer and what hangs off it, the
         # new contact too: its fields, not yet put together for a push,
         # are kept in the log (found by a reviewer: the next push sent the
-        # creation without them, and the server refused it).  The next
-        # sync delivers it as a write made before she knew of the move.
+        # creation without them).  The server refuses it -- the device had
+        # been sent the move; a base is the client's word, and what it was
+        # sent bounds it -- and the rejection keeps everything she typed.
         O = self.person("olga", "office")
         ref = self.reference(O)
         cid, fam = self.family(O, "Northwind", "north", full=False)
         self.sync(O)
         nina = self.person("nina", "rep", "north")
-        sam = self.person("sam", "rep", "south")
         self.sync(nina)
         O.edit("customer", cid, region="south")
         self.sync(O)
@@ -775,13 +776,14 @@ class ScopeTest(e2eutil.E2ECase):
             nina.add("contact", customer=cid, name="Made during the sync")))
         self.assertEqual(rc, 0, err)
         self.assertHolds(nina, ref, "after the move")
-        self.sync(nina)
-        self.assertEqual(self.rejections(nina), [])
-        srv = by_id(self.server_dump())
-        self.assertEqual((srv[made[0]]["customer"], srv[made[0]]["name"]),
-                         (cid, "Made during the sync"))
-        self.settle([O, nina, sam])
-        self.assertHolds(sam, ref | fam | {("contact", made[0])})
+        self.sync(nina, refused=1)
+        [r] = self.rejections(nina)
+        self.assertEqual((r["table"], r["record"], r["op"]), ("contact", made[0], "I"))
+        self.assertIn("outside your scope", r["reason"])
+        fields = r["value"] if isinstance(r["value"], dict) else json.loads(r["value"])
+        self.assertEqual((fields["name"], fields["customer"]),
+                         ("Made during the sync", cid))
+        self.assertNotIn(made[0], by_id(self.server_dump()))
 
     def test_one_sync_at_a_time_per_replica(self):
         # Two syncs of one replica at once would both push its pending
@@ -881,6 +883,84 @@ class ScopeTest(e2eutil.E2ECase):
             con.commit()
         finally:
             con.close()
+
+    def test_a_forged_base_does_not_reopen_a_customer_that_moved_away(self):
+        # "Made before the move" is decided by the base a change claims.
+        # nina pulled the move of her customer to the south; a modified
+        # client then claims base 0 for an edit and a delete of it (found
+        # by a reviewer: both were taken, for good).  The server bounds a
+        # device's base by what it knows the device pulled.
+        O = self.person("olga", "office")
+        cid, fam = self.family(O, "Northwind", "north", full=False)
+        self.sync(O)
+        nina = self.person("nina", "rep", "north")
+        self.sync(nina)
+        O.edit("customer", cid, region="south", phone="south's")
+        self.sync(O)
+        self.sync(nina)                       # she is told: X
+        for op, val in (("U", None), ("D", None)):
+            con = sqlite3.connect(nina.db, timeout=30)
+            try:
+                [(hlc,)] = con.execute("SELECT coalesce((SELECT v FROM fs_meta "
+                                       "WHERE k = 'hlc'), 0)").fetchall()
+                con.execute("INSERT INTO fs_change(tbl, rid, op, col, val, hlc, "
+                            "device, base) VALUES ('customer', ?, ?, ?, ?, ?, '', 0)",
+                            (cid, op, "phone" if op == "U" else None,
+                             '"PWNED"' if op == "U" else None,
+                             int(hlc) + (1 << 30)))
+                con.commit()
+            finally:
+                con.close()
+            rc, out, err = nina.try_sync()
+            self.assertNotEqual(rc, 0, "a forged %s was taken: %s" % (op, out))
+            srv = by_id(self.server_dump())
+            self.assertIn(cid, srv, "a forged delete was taken")
+            self.assertEqual(srv[cid].get("phone"), "south's")
+        rej = self.rejections(nina)
+        self.assertEqual(len(rej), 2, rej)
+        for r in rej:
+            self.assertIn("outside your scope", r["reason"])
+
+    def test_moves_replayed_from_cursor_0_send_nothing_that_left(self):
+        # A customer moved north -> south -> east.  A device of the south
+        # pulls the log from 0, as a modified client may (or one offline
+        # through both moves): the move into the south is old news, and
+        # the customer as it is now (east's) must not be sent (found by a
+        # reviewer: every old move sent today's records).
+        from fswire import CHANGES, HELLO, PULL, WELCOME, st, uv
+        from test_protocol import Conn
+        self.admin("dept", "add", "east", "--name", "East", "--parent", "HQ")
+        O = self.person("olga", "office")
+        cid, fam = self.family(O, "Northwind", "north", full=False)
+        self.sync(O)
+        O.edit("customer", cid, region="south")
+        self.sync(O)
+        O.edit("customer", cid, region="east")
+        self.sync(O)
+        O.edit("customer", cid, phone="555-EAST-SECRET")
+        ec = O.add("contact", customer=cid, name="East only")
+        self.sync(O)
+        self.admin("user", "add", "sam", "--role", "rep", "--region", "south")
+        en = self.enroll("sam", "EN_raw")
+        [(schema,)] = self.server.sql("SELECT max(version) FROM schema_version")
+        c = Conn(self, self.server.port, en)
+        self.addCleanup(c.close)
+        c.send(HELLO, uv(1) + uv(schema) + st("scope-test/1") + uv(0))
+        typ, r = c.recv()
+        self.assertEqual(typ, WELCOME)
+        got, cursor = [], 0
+        for _ in range(100):
+            c.send(PULL, uv(cursor) + uv(5000) + uv(0) + st(None) + st(None) + uv(0))
+            typ, r = c.recv()
+            self.assertEqual(typ, CHANGES)
+            cursor, more, snap = r.uv(), r.uv(), r.uv()
+            r.str(), r.str(), r.uv()
+            got += [r.entry() for _ in range(r.uv())]
+            if not more:
+                break
+        leaked = [e for e in got if e["op"] != "X" and
+                  (e["rid"] in (cid, ec) or "EAST" in (e.get("val") or ""))]
+        self.assertEqual(leaked, [], "the east's records reached the south")
 
     def test_a_crafted_creation_cannot_leave_the_scope(self):
         # A record whose JSON names its link twice: the scope check and the
