@@ -314,7 +314,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				break;
 			}
 			pthread_mutex_lock(&c->srv->write_lock);
-			rc = fs_store__push(r, peer, batch, &rd, count, &out);
+			if ((rc = fs_store__recheck(r, peer)) == 0)
+				rc = fs_store__push(r, peer, batch, &rd, count, &out);
 			if (rc >= 0)
 				fs_ledger_capture(c->srv->ledger, peer->device, peer->user,
 				                  batch);
@@ -358,10 +359,12 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 				logf_(c->id, "closing: gone while waiting for a work slot");
 				break;
 			}
-			if (snap)
+			/* (revoked, or its scope changed, since it connected?) */
+			rc = fs_store__recheck(r, peer);
+			if (rc == 0 && snap)
 				rc = fs_store__snapshot(r, peer, stbl, srid, snap_seq, max,
 				                        &out);
-			else
+			else if (rc == 0)
 				rc = fs_store__pull(r, peer, cursor, max, &out);
 			work_end(c->srv);
 			if (rc < 0) {

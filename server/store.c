@@ -174,6 +174,44 @@ int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
 	return fs_policy__load_scope(r, out->user, &out->all);
 }
 
+int fs_store__recheck(fs_replica *r, fs_peer *p)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (p->upstream)
+		return 0;
+	if (fs_replica__prepare(&st, r,
+	        "SELECT u.role, coalesce(u.region, ''), d.revoked_at, d.rescope "
+	        "FROM fs_device d JOIN fs_user u ON u.name = d.user "
+	        "WHERE d.id = ? AND d.user = ?") < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, p->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->user, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		fs_replica__finish(r, st);
+		if (rc != SQLITE_DONE)
+			return fs_err__sqlite(&r->err, r->db, rc, "looking up a device");
+		return fs_err__set(&r->err, FS_EAUTH, "device %s is no longer "
+		                   "enrolled", p->device);
+	}
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+		fs_err__set(&r->err, FS_EAUTH, "device %s was revoked at %s",
+		            p->device, (const char *)sqlite3_column_text(st, 2));
+		fs_replica__finish(r, st);
+		return FS_EAUTH;
+	}
+	snprintf(p->role, sizeof(p->role), "%s",
+	         (const char *)sqlite3_column_text(st, 0));
+	snprintf(p->region, sizeof(p->region), "%s",
+	         (const char *)sqlite3_column_text(st, 1));
+	if (sqlite3_column_int(st, 3))
+		p->rescope = 1;
+	fs_replica__finish(r, st);
+	return fs_policy__load_scope(r, p->user, &p->all);
+}
+
 static int clock_get(clockv *out, fs_replica *r, const char *tbl,
                      const char *rid, const char *col)
 {

@@ -38,6 +38,13 @@ typedef struct fs_peer {
 int fs_store__auth(fs_replica *r, fs_peer *out, const char *cn,
                    const char *serial);
 
+/* Reads the device's standing again, at each PUSH and PULL of a
+** connection: FS_EAUTH once it is revoked (or gone); its user's role and
+** scope as they are now (reloaded into the connection), and a scope
+** change to act on (rescope).  A connection kept open must not go on
+** with what was true when it was authenticated. */
+int fs_store__recheck(fs_replica *r, fs_peer *p);
+
 /* Process-wide SQLite settings of a server process, made before its
 ** first SQLite call: memory statistics off (the server never reads them,
 ** and keeping them takes a global mutex around every allocation, which

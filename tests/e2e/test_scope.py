@@ -962,6 +962,47 @@ class ScopeTest(e2eutil.E2ECase):
                   (e["rid"] in (cid, ec) or "EAST" in (e.get("val") or ""))]
         self.assertEqual(leaked, [], "the east's records reached the south")
 
+    def test_an_open_connection_follows_revocation_and_scope_changes(self):
+        # A device keeps one connection open (a modified client sending a
+        # request every minute, say).  Its user's scope changing, and its
+        # device being revoked, reach that connection at its next request
+        # (found by a reviewer: both were read once, at authentication,
+        # and the device kept reading the old scope).
+        from fswire import CHANGES, ERROR, HELLO, PULL, WELCOME, st, uv
+        from test_protocol import Conn
+        O = self.person("olga", "office")
+        self.admin("user", "add", "nina", "--role", "rep", "--region", "north")
+        en = self.enroll("nina", "EN_open")
+        [(schema,)] = self.server.sql("SELECT max(version) FROM schema_version")
+        c = Conn(self, self.server.port, en)
+        self.addCleanup(c.close)
+        c.send(HELLO, uv(1) + uv(schema) + st("scope-test/1") + uv(0))
+        typ, r = c.recv()
+        self.assertEqual(typ, WELCOME)
+
+        def pull(cursor):
+            c.send(PULL, uv(cursor) + uv(5000) + uv(0) + st(None) + st(None) + uv(0))
+            typ, r = c.recv()
+            if typ == ERROR:
+                return typ, None, None, []
+            cursor, more, snap = r.uv(), r.uv(), r.uv()
+            r.str(), r.str(), r.uv()
+            return typ, cursor, snap, [r.entry() for _ in range(r.uv())]
+
+        typ, cursor, snap, got = pull(0)
+        self.assertEqual((typ, snap), (CHANGES, 0))
+        # her scope moves to the south: her next pull says "bootstrap again"
+        self.admin("user", "set", "nina", "--region", "south")
+        typ, _, snap, got = pull(cursor)
+        self.assertEqual((typ, snap), (CHANGES, 2), "the scope change did not "
+                         "reach the open connection")
+        # revoked: the next request is refused
+        self.admin("device", "revoke", e2eutil.read_device_id(en))
+        n = O.add("customer", name="After the revocation", region="south")
+        self.sync(O)
+        typ, _, _, got = pull(cursor)
+        self.assertEqual(typ, ERROR, "a revoked device went on pulling: %r" % got)
+
     def test_a_crafted_creation_cannot_leave_the_scope(self):
         # A record whose JSON names its link twice: the scope check and the
         # stored record must not read different ones.  And a creation of a
