@@ -677,6 +677,8 @@ static int links_flush(push_ctx *x, const fs_table *t, const char *link)
 }
 
 static int evict(push_ctx *x, const fs_table *t, const char *rid);
+static int tomb_dept(char **dept, push_ctx *x, const char *tbl,
+                     const char *rid);
 
 /* Whether stored record (t, rid) lies outside the pushing peer's scope
 ** (0/1, <0 on failure). */
@@ -709,6 +711,21 @@ static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
 	en.rid = rid;
 	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
 		return rc;
+	if (tomb.found && !x->p->all) {
+		/* Nor who deleted a record outside the writer's scope, and when
+		** (a creation of a deleted id elsewhere is refused as outside
+		** the scope: check_scope). */
+		char *dept = NULL;
+		if ((rc = tomb_dept(&dept, x, t->name, rid)) < 0)
+			return rc;
+		rc = rc && dept ? fs_policy__in_scope(r, x->p->all, dept) : 1;
+		free(dept);
+		if (rc <= 0) {
+			if (rc == 0 && (rc = evict(x, t, rid)) == 0)
+				rc = 1;
+			return rc;
+		}
+	}
 	if (tomb.found) {
 		en.op = 'D';
 		en.hlc = (uint64_t)tomb.hlc;
@@ -1186,7 +1203,18 @@ static int check_scope(push_ctx *x, uint64_t idx, const fs_table *t,
 		rc = rc < 0 ? rc : 1;
 		goto done;
 	}
-	if (!found && en->op == 'I') {
+	/* A creation of an id deleted here is placed where the record was
+	** (when its tombstone says), not where its new link says, so that a
+	** device learns nothing of another department's delete: a creation
+	** outside the scope is refused, and only that is said. */
+	if (!found && en->op == 'I' && x->c_tomb.found &&
+	    (rc = tomb_dept(&dept, x, t->name, en->rid)) < 0)
+		goto done;
+	if (!found && en->op == 'I' && dept) {
+		free(link);
+		link = NULL;
+		rc = 0;
+	} else if (!found && en->op == 'I') {
 		/* A creation: where its link puts it. */
 		rc = fs_policy__link_dept(r, t, link, &dept, &root);
 		if (rc == 0 && !dept && link && t->scope_parent &&

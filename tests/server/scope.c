@@ -4,24 +4,34 @@
 ** after she last synced is still taken (moved_away); when it loses, its
 ** correction must not carry the winning value, which the customer's new
 ** department wrote: the ACK tells her to drop the record instead, as the
-** pull would.
+** pull would.  Nor does a correction tell who deleted a record of
+** another department.
 */
 #include "../sync/check.h"
 #include "srv.h"
 
 #define C "01900000-0000-7000-8000-0000000000c1"
+#define S "01900000-0000-7000-8000-0000000000c2"
 
-/* Pushes one entry as peer p (its user's scope loaded first). */
-static void push1(fs_replica *r, fs_peer *p, const char *id, char op,
-                  const char *col, const char *val, uint64_t hlc,
-                  uint64_t base, srv_ack *a)
+/* Pushes one entry of record rid as peer p (its user's scope loaded
+** first). */
+static void push_rid(fs_replica *r, fs_peer *p, const char *id,
+                     const char *rid, char op, const char *col,
+                     const char *val, uint64_t hlc, uint64_t base, srv_ack *a)
 {
 	fs_buf body = FS_BUF_INIT;
 
 	CHECK(fs_policy__load_scope(r, p->user, &p->all) == 0);
-	srv_entry(&body, C, op, col, val, hlc, base, NULL);
+	srv_entry(&body, rid, op, col, val, hlc, base, NULL);
 	CHECK(srv_push(r, p, id, 1, &body, a) == 0);
 	fs_buf_free(&body);
+}
+
+static void push1(fs_replica *r, fs_peer *p, const char *id, char op,
+                  const char *col, const char *val, uint64_t hlc,
+                  uint64_t base, srv_ack *a)
+{
+	push_rid(r, p, id, C, op, col, val, hlc, base, a);
 }
 
 int main(void)
@@ -86,6 +96,32 @@ int main(void)
 			leaked = 1;
 	CHECK(leaked);
 	srv_ack_free(&a);
+
+	/* The office deletes a southern customer.  nina creates its id in
+	** the north (a forged client): refused as outside her scope, with
+	** nothing of the delete told -- no tombstone correction, no conflict
+	** in the north naming the deleter. */
+	push_rid(r, &olga, "o5", S, 'I', NULL, "{\"name\":\"Sud\",\"region\":"
+	         "\"south\",\"created_at\":\"2026-11-27T10:00:00Z\"}", 6, 0, &a);
+	srv_ack_free(&a);
+	push_rid(r, &olga, "o6", S, 'D', NULL, NULL, 7, 0, &a);
+	srv_ack_free(&a);
+	push_rid(r, &nina, "n2", S, 'I', NULL, "{\"name\":\"Mine\",\"region\":"
+	         "\"north\",\"created_at\":\"2026-11-27T10:00:00Z\"}", 8,
+	         (uint64_t)srv_int(r, "SELECT max(seq) FROM fs_log"), &a);
+	CHECK(a.nrej == 1);
+	evicted = leaked = 0;
+	for (i = 0; i < a.ncorr && i < 16; i++) {
+		if (a.corr[i].op == 'X' && !strcmp(a.corr[i].rid, S))
+			evicted = 1;
+		if (a.corr[i].op == 'D')
+			leaked = 1;
+	}
+	CHECK(evicted);
+	CHECK(!leaked);
+	srv_ack_free(&a);
+	CHECK(srv_int(r, "SELECT count(*) FROM fs_conflict WHERE rid = '" S
+	              "'") == 0);
 
 	fs_replica_close(r);
 	unlink(path);
