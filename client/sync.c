@@ -155,8 +155,9 @@ int fs_replica_enroll(fs_replica *r, const char *server, const char *dir)
 		rc = meta_put(r, "server", server);
 	if (rc == 0 && user[0])
 		rc = meta_put(r, "user", user);
-	/* Another server has another log: start over with a snapshot.  Local
-	** records and pending changes stay (and are pushed there). */
+	/* Another server has another log: start over with a snapshot.
+	** Pending changes stay (and are pushed there); records without one
+	** give way to that server's snapshot (apply_frame). */
 	if (rc == 0 && old[0] && strcmp(old, server))
 		rc = fs_replica__rebootstrap(r, "");
 	rc = fs_replica__tx_end(r, rc);
@@ -229,6 +230,7 @@ typedef struct session {
 	const fs_sync_options *opts;
 	char server_device[64];
 	int rescoped;        /* 1: the scope changed, 2: its snapshot pulled */
+	int snap_begins;     /* the snapshot request asks for its first frame */
 } session;
 
 static int s_read(void *ctx, void *buf, size_t n, fs_err *e)
@@ -412,10 +414,9 @@ static int evict(fs_replica *r, const fs_table *t, const char *rid)
 	return rc;
 }
 
-/* The user's scope changed: drop every record without a pending change
-** (the snapshot that follows brings back what is still in scope) and
-** start that snapshot. */
-static int rescope(fs_replica *r)
+/* Drops every record without a pending change, capture off: a snapshot
+** brings back what the server still gives this replica. */
+static int drop_synced(fs_replica *r)
 {
 	fs_buf sql = FS_BUF_INIT;
 	size_t i;
@@ -427,9 +428,19 @@ static int rescope(fs_replica *r)
 		fs_buf_printf(&sql, "DELETE FROM \"%s\" WHERE id NOT IN (SELECT rid "
 		              "FROM fs_change WHERE tbl = '%s')", name, name);
 		rc = sql.failed ? fs_err__set(&r->err, FS_ERROR, "out of memory")
-		     : fs_replica__exec(r, sql.ptr, "dropping records for a new scope");
+		     : fs_replica__exec(r, sql.ptr, "dropping records for a snapshot");
 	}
 	fs_buf_free(&sql);
+	return rc;
+}
+
+/* The user's scope changed: drop every record without a pending change
+** (the snapshot that follows brings back what is still in scope) and
+** start that snapshot. */
+static int rescope(fs_replica *r)
+{
+	int rc = drop_synced(r);
+
 	if (rc == 0)
 		rc = fs_replica__exec(r, "DELETE FROM fs_conflict",
 		                      "dropping conflicts for a new scope");
@@ -527,6 +538,15 @@ static int apply_frame(session *x, int *more, uint64_t *count,
 	if ((rc = fs_replica_begin(r)) < 0)
 		return rc;
 	was = fs_replica__capture(r, 0);
+	/* A snapshot begins.  Records held without a pending change were
+	** pushed and acknowledged before it (a first sync cut after its ACK,
+	** a replica enrolled at another server): one deleted at the server
+	** meanwhile is not in the snapshot, and its 'D' lies before the
+	** snapshot's seq, so no pull would bring it.  The snapshot is the
+	** server's state: only local work not yet pushed stays beside it.  (A
+	** refresh replays the log from its old cursor: it keeps them.) */
+	if (snap == 1 && x->snap_begins)
+		rc = drop_synced(r);
 	for (i = 0; i < n && rc == 0; i++) {
 		fs_entry en;
 		if ((rc = fs_rd__entry(&rd, &en, &r->err)) < 0) {
@@ -598,9 +618,13 @@ static int pull(session *x)
 	if ((rc = meta_text(flag, sizeof(flag), r, "bootstrapped")) < 0)
 		return rc;
 	while (strcmp(flag, "1") && more) {
-		char tbl[64], rid[64];
+		char tbl[64], rid[64], from[32];
 		meta_text(tbl, sizeof(tbl), r, "snap_tbl");
 		meta_text(rid, sizeof(rid), r, "snap_rid");
+		if ((rc = meta_text(from, sizeof(from), r, "refresh_from")) < 0)
+			return rc;
+		x->snap_begins = !tbl[0] && !rid[0] && !from[0] &&
+		                 meta_int(r, "snap_seq") == 0;
 		fs_buf_clear(&x->out);
 		fs_wr__uv(&x->out, 0);
 		fs_wr__uv(&x->out, 5000);

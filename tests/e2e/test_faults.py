@@ -148,6 +148,26 @@ class FaultTest(e2eutil.E2ECase):
         dump = self.converge([A, B])
         self.assertEqual(sorted(r["name"] for r in customers(dump)), sorted(names))
 
+    def test_first_sync_cut_between_ack_and_snapshot(self):
+        # A's first sync: its push is applied and acknowledged, then the
+        # connection is cut before the snapshot (fault seed 819563: a kill
+        # -9 of the server there).  B deletes A's customer meanwhile; A's
+        # next snapshot does not hold it and its 'D' lies before the
+        # snapshot's seq: A must not keep it for good.
+        A = self.new_client("A", "alice", server_addr=self.proxy.addr)
+        B = self.new_client("B", "bob")
+        gone = A.add("customer", name="Gone", city="c0")
+        A.add("customer", name="Kept", city="c0")
+        self.proxy.cut(s2c=(3, 0.0))             # WELCOME, ACK, | CHANGES
+        self.assertTrue(self.failed_sync(A, "cut before the snapshot"))
+        self.assertEqual(A.pending(), 0, "the ACK was not recorded")
+        B.sync()
+        B.ok("customer", "delete", gone)
+        B.sync()
+        self.proxy.heal()
+        A.sync()
+        self.check_client_vs_server(A, ["Kept"], "a bootstrap after a cut")
+
     def test_replayed_batch_is_harmless(self):
         # A's batch (city=ra, base=b) is applied at log position p; B pulls it
         # and edits city=rb (sequential: B had seen ra).  A resends the same
