@@ -188,6 +188,7 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 {
 	const fs_table *t = NULL;
 	char rid[64], col[128], *val = NULL, idtext[32];
+	const char *kept;
 	sqlite3_stmt *st = NULL;
 	int rc, side, winner_here = 0;
 
@@ -273,17 +274,16 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	if ((rc = fs_replica__flush(r, 1)) < 0)
 		goto done;
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	/* What the resolution records: the value kept or standing, else the
+	** text typed, or JSON null (a winner never recorded). */
+	kept = val ? val : side == 3 ? keep : "null";
 	if ((rc = fs_replica__prepare(&st, r,
 	        "INSERT INTO fs_change(tbl, rid, op, val, hlc, device, base) "
 	        "VALUES ('fs_conflict', ?1, 'R', ?2, fs_hlc_next(), fs_device(), "
 	        "fs_base())")) < 0)
 		goto done;
 	sqlite3_bind_text(st, 1, idtext, -1, SQLITE_STATIC);
-	if (val)
-		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_text(st, 2, side == 3 ? keep : "null", -1,
-		                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kept, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "queueing the resolution");
 	fs_replica__finish(r, st);
 	if (rc < 0)
@@ -298,11 +298,7 @@ int fs_conflict_resolve(fs_replica *r, int64_t id, const char *keep)
 	        "'me'), resolution = ?2 WHERE id = ?1")) < 0)
 		goto done;
 	sqlite3_bind_int64(st, 1, id);
-	if (val)
-		sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_text(st, 2, side == 3 ? keep : "null", -1,
-		                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kept, -1, SQLITE_STATIC);
 	rc = fs_replica__step_done(r, st, "resolving");
 	fs_replica__finish(r, st);
 done:
