@@ -680,15 +680,35 @@ static int evict(push_ctx *x, const fs_table *t, const char *rid);
 static int tomb_dept(char **dept, push_ctx *x, const char *tbl,
                      const char *rid);
 
-/* Whether stored record (t, rid) lies outside the pushing peer's scope
-** (0/1, <0 on failure). */
-static int out_of_scope(push_ctx *x, const fs_table *t, const char *rid)
+/* Whether stored record (t, rid) lies outside the scope loaded (0/1, <0
+** on failure; missing for no such record). */
+static int out_of_scope(fs_replica *r, int all, const fs_table *t,
+                        const char *rid, int missing)
 {
 	char *dept = NULL;
 	int rc;
 
-	if ((rc = fs_policy__record_dept(x->r, t, rid, &dept, NULL)) <= 0)
-		return rc;
+	if (all)
+		return 0;
+	if ((rc = fs_policy__record_dept(r, t, rid, &dept, NULL)) <= 0)
+		return rc < 0 ? rc : missing;
+	rc = fs_policy__in_scope(r, all, dept);
+	free(dept);
+	return rc < 0 ? rc : !rc;
+}
+
+/* Whether deleted record (t, rid) was outside the pushing peer's scope,
+** as its tombstone places it (0/1, <0; 0 when it names no department). */
+static int tomb_out_of_scope(push_ctx *x, const fs_table *t,
+                             const char *rid)
+{
+	char *dept = NULL;
+	int rc;
+
+	if (x->p->all)
+		return 0;
+	if ((rc = tomb_dept(&dept, x, t->name, rid)) <= 0 || !dept)
+		return rc < 0 ? rc : 0;
 	rc = fs_policy__in_scope(x->r, x->p->all, dept);
 	free(dept);
 	return rc < 0 ? rc : !rc;
@@ -711,20 +731,16 @@ static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
 	en.rid = rid;
 	if ((rc = clock_get(&tomb, r, t->name, rid, "*")) < 0)
 		return rc;
-	if (tomb.found && !x->p->all) {
-		/* Nor who deleted a record outside the writer's scope, and when
-		** (a creation of a deleted id elsewhere is refused as outside
-		** the scope: check_scope). */
-		char *dept = NULL;
-		if ((rc = tomb_dept(&dept, x, t->name, rid)) < 0)
-			return rc;
-		rc = rc && dept ? fs_policy__in_scope(r, x->p->all, dept) : 1;
-		free(dept);
-		if (rc <= 0) {
-			if (rc == 0 && (rc = evict(x, t, rid)) == 0)
-				rc = 1;
-			return rc;
-		}
+	/* Nothing of a record outside the writer's scope: not a value (an
+	** edit taken because it was made before its customer moved away),
+	** nor who deleted it, and when (a creation of a deleted id elsewhere
+	** is refused as outside the scope: check_scope).  The writer drops
+	** the record instead, as its pull would. */
+	if ((rc = tomb.found ? tomb_out_of_scope(x, t, rid)
+	                     : out_of_scope(r, x->p->all, t, rid, 0)) != 0) {
+		if (rc > 0 && (rc = evict(x, t, rid)) == 0)
+			rc = 1;
+		return rc;
 	}
 	if (tomb.found) {
 		en.op = 'D';
@@ -732,14 +748,6 @@ static int correction_write(push_ctx *x, const fs_table *t, const char *rid,
 		en.device = tomb.device;
 		en.seq = (uint64_t)tomb.seq;
 	} else {
-		/* Not a value of a record outside the writer's scope (an edit
-		** taken because it was made before its customer moved away):
-		** the writer drops the record instead, as its pull would. */
-		if (!x->p->all && (rc = out_of_scope(x, t, rid)) != 0) {
-			if (rc > 0 && (rc = evict(x, t, rid)) == 0)
-				rc = 1;
-			return rc;
-		}
 		if ((rc = clock_get(&c, r, t->name, rid, col ? col : "")) < 0)
 			return rc;
 		if (!c.found && col &&
@@ -1452,6 +1460,13 @@ static int unseen(push_ctx *x, int64_t seq, const char *dev, int64_t base)
 ** the write lock).  That version stays: head office, which never sends a
 ** relay its own changes back, takes it from the next batch and judges
 ** it. */
+/* Whether refused entry en is version v. */
+static int refused_version(const fs_entry *en, const clockv *v)
+{
+	return (int64_t)en->hlc == v->hlc &&
+	       !strcmp(en->device ? en->device : "", v->device);
+}
+
 static int refusal_of(const push_ctx *x, const char *tbl, const char *rid,
                       const char *col, const clockv *cur)
 {
@@ -1465,8 +1480,7 @@ static int refusal_of(const push_ctx *x, const char *tbl, const char *rid,
 		    strcmp(en->rid, rid) ||
 		    (en->op == 'U' && (!en->col || strcmp(en->col, col))))
 			continue;
-		if ((int64_t)en->hlc == cur->hlc &&
-		    !strcmp(en->device ? en->device : "", cur->device))
+		if (refused_version(en, cur))
 			return 1;
 		found = 2;
 	}
@@ -1668,8 +1682,7 @@ static int refused_delete(const push_ctx *x, const char *tbl,
 		const fs_entry *en = &x->no[k].en;
 
 		if (en->op == 'D' && !strcmp(en->tbl, tbl) &&
-		    !strcmp(en->rid, rid) && (int64_t)en->hlc == tomb->hlc &&
-		    !strcmp(en->device ? en->device : "", tomb->device))
+		    !strcmp(en->rid, rid) && refused_version(en, tomb))
 			return 1;
 	}
 	return 0;
@@ -2342,7 +2355,6 @@ static void ctx_free(push_ctx *x)
 	x->dept = x->move_from = NULL;
 }
 
-/* Merges count entries from rd. */
 /* ---------------------------------------------- a snapshot taken again
 **
 ** Head office answers a regional server's pull "take a snapshot again"
@@ -2489,6 +2501,7 @@ static int resnap_end(push_ctx *x)
 	                                      "snapshot");
 }
 
+/* Merges count entries from rd. */
 static int merge_all(push_ctx *x, fs_rd *rd, uint64_t count)
 {
 	fs_replica *r = x->r;
@@ -2653,26 +2666,6 @@ static int upstream_save(fs_replica *r, const fs_upstream_pos *pos,
 	return rc;
 }
 
-/* Whether this regional server holds head office's snapshot (0/1, <0). */
-static int bootstrapped(fs_replica *r)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, r, "SELECT bootstrapped FROM fs_upstream "
-	                        "WHERE id = 1") < 0)
-		return r->err.code;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rc = sqlite3_column_int(st, 0) != 0;
-	else if (rc == SQLITE_DONE)
-		rc = 0;
-	else
-		rc = fs_err__sqlite(&r->err, r->db, rc, "reading the upstream state");
-	fs_replica__finish(r, st);
-	return rc;
-}
-
 int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
                              uint64_t count, const fs_upstream_pos *pos,
                              uint64_t *applied)
@@ -2687,15 +2680,13 @@ int fs_store__apply_upstream(fs_replica *r, const fs_peer *p, fs_rd *rd,
 		return rc;
 	if ((rc = ctx_init(&x, r, p, &corr, &rej, &ev)) < 0)
 		goto fail;
-	/* A snapshot taken again: begun now, or under way. */
+	/* A snapshot taken again: begun now, or under way (fs_resnap lasts
+	** from its beginning to its end). */
 	if (pos->resnap) {
 		if ((rc = resnap_begin(r)) < 0)
 			goto fail;
 		x.resnap = 1;
-	} else if ((rc = bootstrapped(r)) == 0) {
-		if ((rc = x.resnap = resnap_active(r)) < 0)
-			goto fail;
-	} else if (rc < 0) {
+	} else if ((rc = x.resnap = resnap_active(r)) < 0) {
 		goto fail;
 	}
 	if ((rc = merge_all(&x, rd, count)) < 0 ||
@@ -3058,7 +3049,7 @@ static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
 	const fs_table *root = fs_schema__scope_root(&r->schema);
 	fs_buf sql = FS_BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	char last_tbl[64], last_rid[64], *dept = NULL;
+	char last_tbl[64], last_rid[64];
 	size_t ti, k;
 	int rc = SQLITE_DONE, more = 0;
 
@@ -3066,16 +3057,9 @@ static int expand_move(fs_replica *r, fs_buf *entries, uint64_t *n,
 	** later move, read further on, says so): its records as they are now
 	** belong to another department, and are not sent.  (A cursor is the
 	** client's to choose: a pull from 0 replays every move.) */
-	if (root && !all) {
-		if ((rc = fs_policy__record_dept(r, root, customer, &dept,
-		                                 NULL)) <= 0)
-			return rc;
-		rc = fs_policy__in_scope(r, all, dept);
-		free(dept);
-		if (rc <= 0)
-			return rc;
-		rc = SQLITE_DONE;
-	}
+	if (root && (rc = out_of_scope(r, all, root, customer, 1)) != 0)
+		return rc < 0 ? rc : 0;
+	rc = SQLITE_DONE;
 
 	for (ti = 0; root && ti < r->schema.ntables; ti++) {
 		const fs_table *t = &r->schema.tables[ti];
