@@ -220,7 +220,7 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 	fs_stream s = { tls_read, tls_write, t, 0, 0 };
 	fs_buf in = FS_BUF_INIT, out = FS_BUF_INIT;
 	int type, rc, hello = 0;
-	uint64_t pushed = 0, pulled = 0, acked = 0;
+	uint64_t pushed = 0, pulled = 0;
 	fs_err e;
 
 	fs_buf_init(&in, FS_FRAME_RAW_MAX + 1);
@@ -282,9 +282,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			}
 			hello = 1;
 			peer->schema = (int)schema;
-			acked = cursor;
-			if ((int64_t)acked > peer->pulled)
-				peer->pulled = (int64_t)acked;
+			if ((int64_t)cursor > peer->pulled)
+				peer->pulled = (int64_t)cursor;
 			logf_(c->id, "hello from %s (device %s, user %s, cursor %llu)",
 			      client ? client : "?", peer->device, peer->user,
 			      (unsigned long long)cursor);
@@ -353,8 +352,8 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 			}
 			/* A log pull acknowledges what the client has applied
 			** (it commits each frame before asking for the next). */
-			if (!snap && cursor > acked)
-				acked = cursor;
+			if (!snap && (int64_t)cursor > peer->pulled)
+				peer->pulled = (int64_t)cursor;
 			if (work_begin(c->srv, &s, peer) < 0) {
 				logf_(c->id, "closing: gone while waiting for a work slot");
 				break;
@@ -423,13 +422,13 @@ static void serve(conn *c, fs_tls *t, fs_replica *r, fs_peer *peer)
 		send_error(&s, FS_EINVALID, "unexpected message");
 		break;
 	}
-	/* The visit (when, and what the device has pulled: compaction waits
-	** for it) is written once the client has what it came for: at HELLO
-	** it would queue every session behind the pushes. */
+	/* The visit (when, and how far the device has been sent the log:
+	** compaction waits for it) is written once the client has what it
+	** came for: at HELLO it would queue every session behind the
+	** pushes. */
 	if (hello) {
 		pthread_mutex_lock(&c->srv->write_lock);
-		if (fs_store__seen(r, peer, (int64_t)acked > peer->pulled
-		                                ? acked : (uint64_t)peer->pulled) < 0)
+		if (fs_store__seen(r, peer, (uint64_t)peer->pulled) < 0)
 			logf_(c->id, "recording the visit: %s", fs_replica_errmsg(r));
 		pthread_mutex_unlock(&c->srv->write_lock);
 	}
