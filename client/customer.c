@@ -67,21 +67,6 @@ done:
 	return rc;
 }
 
-static int exec_bind2(fs_replica *r, const char *sql, const char *a,
-                      const char *b)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, r, sql) < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(r, st, "merging customers");
-	fs_replica__finish(r, st);
-	return rc;
-}
-
 static int merge(fs_replica *r, const fs_table *t, const char *keep,
                  const char *dup)
 {
@@ -116,7 +101,8 @@ static int merge(fs_replica *r, const fs_table *t, const char *keep,
 			         "WHERE id = ?2) WHERE id = ?1 AND (\"%s\" IS NULL OR "
 			         "\"%s\" = '')", c->name, c->name, c->name, c->name);
 		}
-		if ((rc = exec_bind2(r, sql, keep, dup)) < 0)
+		if ((rc = fs_replica__exec2(r, sql, keep, dup,
+		                            "merging customers")) < 0)
 			return rc;
 	}
 	/* Re-point every record that refers to the duplicate. */
@@ -135,12 +121,13 @@ static int merge(fs_replica *r, const fs_table *t, const char *keep,
 				snprintf(sql, sizeof(sql),
 				         "UPDATE \"%s\" SET \"%s\" = ?1 WHERE \"%s\" = ?2",
 				         ct->name, c->name, c->name);
-			if ((rc = exec_bind2(r, sql, keep, dup)) < 0)
+			if ((rc = fs_replica__exec2(r, sql, keep, dup,
+			                            "merging customers")) < 0)
 				return rc;
 		}
 	}
-	return exec_bind2(r, "DELETE FROM customer WHERE id = ?2 AND ?1 <> ?2",
-	                  keep, dup);
+	return fs_replica__exec2(r, "DELETE FROM customer WHERE id = ?2 AND "
+	                         "?1 <> ?2", keep, dup, "merging customers");
 }
 
 int fs_customer_merge(fs_replica *r, const char *keep_id,

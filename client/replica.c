@@ -182,6 +182,21 @@ int fs_replica__exec(fs_replica *r, const char *sql, const char *what)
 	return 0;
 }
 
+int fs_replica__exec2(fs_replica *r, const char *sql, const char *a,
+                      const char *b, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (fs_replica__prepare(&st, r, sql) < 0)
+		return r->err.code;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	rc = fs_replica__step_done(r, st, what);
+	fs_replica__finish(r, st);
+	return rc;
+}
+
 /* Runs one cached statement that returns no rows. */
 static int run(fs_replica *r, const char *sql, const char *what)
 {

@@ -242,6 +242,10 @@ int fs_replica__sync_lock(fs_replica *r, int *fd);
 void fs_replica__sync_unlock(int fd);
 /* Runs SQL that returns no rows (several statements allowed). */
 int fs_replica__exec(fs_replica *r, const char *sql, const char *what);
+/* Runs one statement that returns no rows, with text parameters ?1 = a
+** and ?2 = b (cached: for SQL run again and again). */
+int fs_replica__exec2(fs_replica *r, const char *sql, const char *a,
+                      const char *b, const char *what);
 /* fs_meta 'hlc' = max(itself, hlc): the greatest clock this database has
 ** seen (a replica's own clock floor; a server's, sent in WELCOME). */
 int fs_replica__meta_hlc(fs_replica *r, int64_t hlc, const char *what);

@@ -607,17 +607,9 @@ static int reject(push_ctx *x, uint64_t index, const char *fmt, ...)
 ** wrote for a creation that did not go through. */
 static int clock_take_back(fs_replica *r, const char *tbl, const char *rid)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, r,
-	        "DELETE FROM fs_clock WHERE tbl = ? AND rid = ? AND col = ''") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(r, st, "taking a clock back");
-	fs_replica__finish(r, st);
-	return rc;
+	return fs_replica__exec2(r, "DELETE FROM fs_clock WHERE tbl = ? AND "
+	                         "rid = ? AND col = ''", tbl, rid,
+	                         "taking a clock back");
 }
 
 /* A creation that waited in a group insert and that the database
@@ -1704,7 +1696,6 @@ static int refused_delete(const push_ctx *x, const char *tbl,
 static int undelete(push_ctx *x, const fs_table *t, const fs_entry *en)
 {
 	fs_replica *r = x->r;
-	sqlite3_stmt *st = NULL;
 	int64_t seq;
 	int rc;
 
@@ -1714,14 +1705,9 @@ static int undelete(push_ctx *x, const fs_table *t, const fs_entry *en)
 		fs_err__clear(&r->err);
 		return 0;
 	}
-	if (fs_replica__prepare(&st, r, "DELETE FROM fs_clock WHERE tbl = ? AND "
-	                        "rid = ? AND col <> ''") < 0)
-		return r->err.code;
-	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, en->rid, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(r, st, "undoing a delete");
-	fs_replica__finish(r, st);
-	if (rc < 0 ||
+	if ((rc = fs_replica__exec2(r, "DELETE FROM fs_clock WHERE tbl = ? AND "
+	                            "rid = ? AND col <> ''", t->name, en->rid,
+	                            "undoing a delete")) < 0 ||
 	    (rc = log_add(&seq, x, t->name, en->rid, 'I', NULL, en->val,
 	                  (int64_t)en->hlc, x->dev, x->author, x->dept)) < 0 ||
 	    (rc = clock_put(r, t->name, en->rid, "", (int64_t)en->hlc, x->dev,
@@ -2416,17 +2402,8 @@ static int resnap_active(fs_replica *r)
 
 static int resnap_brought(push_ctx *x, const char *tbl, const char *rid)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (fs_replica__prepare(&st, x->r, "DELETE FROM fs_resnap WHERE tbl = ? "
-	                        "AND rid = ?") < 0)
-		return x->r->err.code;
-	sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-	rc = fs_replica__step_done(x->r, st, "noting a record brought");
-	fs_replica__finish(x->r, st);
-	return rc;
+	return fs_replica__exec2(x->r, "DELETE FROM fs_resnap WHERE tbl = ? AND "
+	                         "rid = ?", tbl, rid, "noting a record brought");
 }
 
 /* The snapshot is complete: drops what it did not bring. */
